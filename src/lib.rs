@@ -1,0 +1,5 @@
+//! A Socket.IO-compatible prompt gateway for Cloudflare Workers.
+//!
+//! Everything outside `edge` and `object` is plain Rust without I/O, tested natively; those two
+//! modules are the thin shell over the Workers runtime and exist only on wasm32.
+pub mod protocol;

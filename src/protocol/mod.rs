@@ -1,0 +1,3 @@
+//! Wire formats, free of I/O.
+pub mod engineio;
+pub mod socketio;

@@ -1,0 +1,451 @@
+//! Socket.IO v5 packets: `<type>[<attachments>-][<nsp>,][<ack id>][<json>]`.
+//!
+//! Binary attachments stay as `{"_placeholder":true,"num":i}` in the JSON and travel next to it
+//! as separate buffers; the gateway never needs them spliced into the value.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Connect = 0,
+    Disconnect = 1,
+    Event = 2,
+    Ack = 3,
+    ConnectError = 4,
+    BinaryEvent = 5,
+    BinaryAck = 6,
+}
+
+impl Kind {
+    fn from_char(c: u8) -> Option<Self> {
+        Some(match c {
+            b'0' => Kind::Connect,
+            b'1' => Kind::Disconnect,
+            b'2' => Kind::Event,
+            b'3' => Kind::Ack,
+            b'4' => Kind::ConnectError,
+            b'5' => Kind::BinaryEvent,
+            b'6' => Kind::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    pub fn is_binary(self) -> bool {
+        matches!(self, Kind::BinaryEvent | Kind::BinaryAck)
+    }
+}
+
+/// Event names a client may not emit (the reference parser rejects them).
+const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    pub kind: Kind,
+    pub nsp: String,
+    pub id: Option<u64>,
+    pub data: Option<Value>,
+    /// Number of binary attachments that follow (binary kinds only).
+    pub attachments: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    UnknownType,
+    IllegalAttachments,
+    BadAckId,
+    InvalidPayload,
+    /// A binary buffer arrived although no binary packet was waiting for it.
+    UnexpectedBinary,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecodeError::UnknownType => "unknown packet type",
+            DecodeError::IllegalAttachments => "illegal attachments",
+            DecodeError::BadAckId => "invalid ack id",
+            DecodeError::InvalidPayload => "invalid payload",
+            DecodeError::UnexpectedBinary => "got binary data when not reconstructing a packet",
+        })
+    }
+}
+
+impl Packet {
+    pub fn new(kind: Kind, nsp: &str, data: Option<Value>) -> Self {
+        Packet {
+            kind,
+            nsp: nsp.to_owned(),
+            id: None,
+            data,
+            attachments: 0,
+        }
+    }
+
+    pub fn event(nsp: &str, name: &str, args: Vec<Value>) -> Self {
+        let mut arr = Vec::with_capacity(args.len() + 1);
+        arr.push(Value::String(name.to_owned()));
+        arr.extend(args);
+        Packet::new(Kind::Event, nsp, Some(Value::Array(arr)))
+    }
+
+    pub fn ack(nsp: &str, id: u64, args: Vec<Value>) -> Self {
+        let mut p = Packet::new(Kind::Ack, nsp, Some(Value::Array(args)));
+        p.id = Some(id);
+        p
+    }
+
+    pub fn connect_ok(nsp: &str, socket_id: &str) -> Self {
+        Packet::new(
+            Kind::Connect,
+            nsp,
+            Some(serde_json::json!({ "sid": socket_id })),
+        )
+    }
+
+    pub fn connect_error(nsp: &str, message: &str, data: Option<Value>) -> Self {
+        let mut body = serde_json::Map::new();
+        body.insert("message".into(), Value::String(message.to_owned()));
+        if let Some(d) = data {
+            body.insert("data".into(), d);
+        }
+        Packet::new(Kind::ConnectError, nsp, Some(Value::Object(body)))
+    }
+
+    pub fn disconnect(nsp: &str) -> Self {
+        Packet::new(Kind::Disconnect, nsp, None)
+    }
+
+    /// The event name and its arguments, for (binary) events.
+    pub fn event_parts(&self) -> Option<(&str, &[Value])> {
+        match (&self.kind, &self.data) {
+            (Kind::Event | Kind::BinaryEvent, Some(Value::Array(a))) => {
+                let name = a.first()?.as_str()?;
+                Some((name, &a[1..]))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        s.push((b'0' + self.kind as u8) as char);
+        if self.kind.is_binary() {
+            s.push_str(&self.attachments.to_string());
+            s.push('-');
+        }
+        if self.nsp != "/" && !self.nsp.is_empty() {
+            s.push_str(&self.nsp);
+            s.push(',');
+        }
+        if let Some(id) = self.id {
+            s.push_str(&id.to_string());
+        }
+        if let Some(d) = &self.data {
+            s.push_str(&serde_json::to_string(d).expect("json value serializes"));
+        }
+        s
+    }
+
+    pub fn decode(s: &str) -> Result<Self, DecodeError> {
+        let b = s.as_bytes();
+        let kind = b
+            .first()
+            .and_then(|c| Kind::from_char(*c))
+            .ok_or(DecodeError::UnknownType)?;
+        let mut i = 1;
+
+        let mut attachments = 0;
+        if kind.is_binary() {
+            let dash = s[i..]
+                .find('-')
+                .ok_or(DecodeError::IllegalAttachments)?;
+            let digits = &s[i..i + dash];
+            if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(DecodeError::IllegalAttachments);
+            }
+            attachments = digits
+                .parse()
+                .map_err(|_| DecodeError::IllegalAttachments)?;
+            i += dash + 1;
+        }
+
+        let mut nsp = "/".to_owned();
+        if b.get(i) == Some(&b'/') {
+            let end = s[i..].find(',').map(|n| i + n).unwrap_or(s.len());
+            nsp = s[i..end].to_owned();
+            i = (end + 1).min(s.len());
+        }
+
+        let digits_end = b[i..]
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .map(|n| i + n)
+            .unwrap_or(s.len());
+        let id = if digits_end > i {
+            let id = s[i..digits_end]
+                .parse()
+                .map_err(|_| DecodeError::BadAckId)?;
+            i = digits_end;
+            Some(id)
+        } else {
+            None
+        };
+
+        let data = if i < s.len() {
+            let v: Value =
+                serde_json::from_str(&s[i..]).map_err(|_| DecodeError::InvalidPayload)?;
+            if !payload_is_valid(kind, &v) {
+                return Err(DecodeError::InvalidPayload);
+            }
+            Some(v)
+        } else {
+            None
+        };
+
+        if matches!(kind, Kind::Event | Kind::BinaryEvent | Kind::Ack | Kind::BinaryAck)
+            && data.is_none()
+        {
+            return Err(DecodeError::InvalidPayload);
+        }
+
+        Ok(Packet {
+            kind,
+            nsp,
+            id,
+            data,
+            attachments,
+        })
+    }
+}
+
+fn payload_is_valid(kind: Kind, v: &Value) -> bool {
+    match kind {
+        Kind::Connect => v.is_object(),
+        Kind::Disconnect => false,
+        Kind::ConnectError => v.is_object() || v.is_string(),
+        Kind::Event | Kind::BinaryEvent => match v.as_array().and_then(|a| a.first()) {
+            Some(Value::String(name)) => !RESERVED_EVENTS.contains(&name.as_str()),
+            Some(Value::Number(_)) => true,
+            _ => false,
+        },
+        Kind::Ack | Kind::BinaryAck => v.is_array(),
+    }
+}
+
+/// Largest placeholder index in a value, to check it against the announced attachment count.
+fn max_placeholder(v: &Value) -> Option<u64> {
+    match v {
+        Value::Array(a) => a.iter().filter_map(max_placeholder).max(),
+        Value::Object(o) => {
+            if o.get("_placeholder") == Some(&Value::Bool(true)) {
+                return Some(o.get("num").and_then(Value::as_u64).unwrap_or(u64::MAX));
+            }
+            o.values().filter_map(max_placeholder).max()
+        }
+        _ => None,
+    }
+}
+
+/// A decoded packet with all its binary attachments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub packet: Packet,
+    pub buffers: Vec<Vec<u8>>,
+}
+
+/// What one Engine.IO message contributed.
+#[derive(Debug, PartialEq)]
+pub enum Decoded {
+    Complete(Message),
+    /// A binary packet still waiting for attachments.
+    Pending,
+}
+
+/// Reassembles binary packets from the Engine.IO messages that carry them.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    pending: Option<Message>,
+}
+
+impl Decoder {
+    pub fn is_reconstructing(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    pub fn push_text(&mut self, s: &str) -> Result<Decoded, DecodeError> {
+        if self.pending.is_some() {
+            // The reference decoder refuses text while it waits for attachments.
+            self.pending = None;
+            return Err(DecodeError::IllegalAttachments);
+        }
+        let packet = Packet::decode(s)?;
+        if packet.kind.is_binary() {
+            let max = packet.data.as_ref().and_then(max_placeholder);
+            if let Some(max) = max {
+                if max >= packet.attachments as u64 {
+                    return Err(DecodeError::IllegalAttachments);
+                }
+            }
+            if packet.attachments > 0 {
+                self.pending = Some(Message {
+                    packet,
+                    buffers: Vec::new(),
+                });
+                return Ok(Decoded::Pending);
+            }
+        }
+        Ok(Decoded::Complete(Message {
+            packet,
+            buffers: Vec::new(),
+        }))
+    }
+
+    pub fn push_binary(&mut self, data: Vec<u8>) -> Result<Decoded, DecodeError> {
+        let Some(msg) = self.pending.as_mut() else {
+            return Err(DecodeError::UnexpectedBinary);
+        };
+        msg.buffers.push(data);
+        if msg.buffers.len() == msg.packet.attachments {
+            Ok(Decoded::Complete(self.pending.take().expect("pending")))
+        } else {
+            Ok(Decoded::Pending)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(s: &str) -> Packet {
+        let p = Packet::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(p.encode(), s);
+        p
+    }
+
+    #[test]
+    fn decodes_and_reencodes_every_kind() {
+        let p = round_trip("0");
+        assert_eq!((p.kind, p.nsp.as_str(), p.data), (Kind::Connect, "/", None));
+        let p = round_trip(r#"0{"token":"abc"}"#);
+        assert_eq!(p.data, Some(json!({"token": "abc"})));
+        let p = round_trip("0/admin,");
+        assert_eq!(p.nsp, "/admin");
+        round_trip(r#"0/admin,{"sid":"x"}"#);
+        round_trip("1");
+        round_trip("1/admin,");
+        let p = round_trip(r#"2["hello",1]"#);
+        assert_eq!(p.event_parts().unwrap().0, "hello");
+        let p = round_trip(r#"2/admin,456["project:delete",123]"#);
+        assert_eq!((p.nsp.as_str(), p.id), ("/admin", Some(456)));
+        let p = round_trip(r#"3/admin,456[]"#);
+        assert_eq!(p.id, Some(456));
+        round_trip(r#"4{"message":"Not authorized"}"#);
+        let p = round_trip(r#"51-["hello",{"_placeholder":true,"num":0}]"#);
+        assert_eq!(p.attachments, 1);
+        round_trip(r#"61-/admin,456[{"_placeholder":true,"num":0}]"#);
+    }
+
+    #[test]
+    fn builders_encode_as_the_reference_server() {
+        assert_eq!(Packet::connect_ok("/", "abc").encode(), r#"0{"sid":"abc"}"#);
+        assert_eq!(
+            Packet::connect_error("/x", "Invalid namespace", None).encode(),
+            r#"4/x,{"message":"Invalid namespace"}"#
+        );
+        assert_eq!(
+            Packet::connect_error("/", "bad", Some(json!({"code": "TOKEN_INVALID"}))).encode(),
+            r#"4{"message":"bad","data":{"code":"TOKEN_INVALID"}}"#
+        );
+        assert_eq!(Packet::disconnect("/").encode(), "1");
+        assert_eq!(Packet::ack("/", 7, vec![json!(1)]).encode(), "37[1]");
+        assert_eq!(
+            Packet::event("/", "prompt-response", vec![json!({"a": 1})]).encode(),
+            r#"2["prompt-response",{"a":1}]"#
+        );
+    }
+
+    #[test]
+    fn keeps_key_order_of_client_payloads() {
+        let p = round_trip(r#"2["m",{"z":1,"a":2}]"#);
+        assert_eq!(p.encode(), r#"2["m",{"z":1,"a":2}]"#);
+    }
+
+    #[test]
+    fn rejects_malformed_packets() {
+        use DecodeError::*;
+        for (input, err) in [
+            ("", UnknownType),
+            ("abc", UnknownType),
+            ("9", UnknownType),
+            ("2{}", InvalidPayload),
+            ("2abc[\"x\"]", InvalidPayload),
+            ("2[]", InvalidPayload),
+            ("2[{}]", InvalidPayload),
+            ("2[\"connect\"]", InvalidPayload),
+            ("2", InvalidPayload),
+            ("3", InvalidPayload),
+            ("0[]", InvalidPayload),
+            ("0\"str\"", InvalidPayload),
+            ("1{}", InvalidPayload),
+            ("5[\"x\"]", IllegalAttachments),
+            ("5a-[\"x\"]", IllegalAttachments),
+            ("599999999999999999999999-[\"x\"]", IllegalAttachments),
+            ("2999999999999999999999[\"x\"]", BadAckId),
+        ] {
+            assert_eq!(Packet::decode(input), Err(err), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn numeric_event_names_are_allowed_as_in_the_reference_parser() {
+        assert!(Packet::decode("2[1,2]").is_ok());
+    }
+
+    #[test]
+    fn reassembles_binary_attachments_in_order() {
+        let mut d = Decoder::default();
+        let head = r#"52-["bin",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+        assert_eq!(d.push_text(head), Ok(Decoded::Pending));
+        assert!(d.is_reconstructing());
+        assert_eq!(d.push_binary(vec![1]), Ok(Decoded::Pending));
+        let Ok(Decoded::Complete(msg)) = d.push_binary(vec![2, 3]) else {
+            panic!("not complete")
+        };
+        assert_eq!(msg.buffers, vec![vec![1], vec![2, 3]]);
+        assert_eq!(msg.packet.encode(), head);
+        assert!(!d.is_reconstructing());
+    }
+
+    #[test]
+    fn binary_misuse_is_an_error_not_a_panic() {
+        let mut d = Decoder::default();
+        assert_eq!(d.push_binary(vec![1]), Err(DecodeError::UnexpectedBinary));
+        // placeholder index beyond the announced count
+        assert_eq!(
+            d.push_text(r#"51-["x",{"_placeholder":true,"num":1}]"#),
+            Err(DecodeError::IllegalAttachments)
+        );
+        // text while attachments are awaited
+        assert_eq!(
+            d.push_text(r#"51-["x",{"_placeholder":true,"num":0}]"#),
+            Ok(Decoded::Pending)
+        );
+        assert_eq!(d.push_text("2[\"x\"]"), Err(DecodeError::IllegalAttachments));
+        assert!(!d.is_reconstructing());
+    }
+
+    #[test]
+    fn zero_attachment_binary_packet_completes_at_once() {
+        let mut d = Decoder::default();
+        assert!(matches!(d.push_text(r#"50-["x"]"#), Ok(Decoded::Complete(_))));
+    }
+}
