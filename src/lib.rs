@@ -2,4 +2,8 @@
 //!
 //! Everything outside `edge` and `object` is plain Rust without I/O, tested natively; those two
 //! modules are the thin shell over the Workers runtime and exist only on wasm32.
+pub mod auth;
+pub mod config;
+pub mod mirror;
 pub mod protocol;
+pub mod sid;

@@ -260,3 +260,65 @@ mod tests {
         assert_eq!(v["upgrades"][0], "websocket");
     }
 }
+
+/// The HTTP errors of the reference server, with their JSON bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpError {
+    UnknownTransport,
+    UnknownSid,
+    BadHandshakeMethod,
+    BadRequest,
+    Forbidden,
+    UnsupportedProtocolVersion,
+    /// A polling body over `maxPayload`.
+    PayloadTooLarge,
+}
+
+impl HttpError {
+    pub fn status(self) -> u16 {
+        match self {
+            HttpError::Forbidden => 403,
+            HttpError::PayloadTooLarge => 413,
+            _ => 400,
+        }
+    }
+
+    pub fn body(self) -> String {
+        let (code, message) = match self {
+            HttpError::UnknownTransport => (0, "Transport unknown"),
+            HttpError::UnknownSid => (1, "Session ID unknown"),
+            HttpError::BadHandshakeMethod => (2, "Bad handshake method"),
+            HttpError::BadRequest => (3, "Bad request"),
+            HttpError::Forbidden => (4, "Forbidden"),
+            HttpError::UnsupportedProtocolVersion => (5, "Unsupported protocol version"),
+            HttpError::PayloadTooLarge => return "Payload Too Large".into(),
+        };
+        serde_json::json!({ "code": code, "message": message }).to_string()
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            HttpError::PayloadTooLarge => "text/plain; charset=UTF-8",
+            _ => "application/json",
+        }
+    }
+}
+
+#[cfg(test)]
+mod http_error_tests {
+    use super::HttpError;
+
+    #[test]
+    fn bodies_match_the_reference_server() {
+        assert_eq!(
+            HttpError::UnknownSid.body(),
+            r#"{"code":1,"message":"Session ID unknown"}"#
+        );
+        assert_eq!(
+            HttpError::UnsupportedProtocolVersion.body(),
+            r#"{"code":5,"message":"Unsupported protocol version"}"#
+        );
+        assert_eq!(HttpError::Forbidden.status(), 403);
+        assert_eq!(HttpError::PayloadTooLarge.status(), 413);
+    }
+}

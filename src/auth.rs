@@ -1,0 +1,269 @@
+//! Token extraction and HS256 JWT verification.
+//!
+//! A token may arrive in the Socket.IO auth payload, an `Authorization: Bearer` header or a
+//! `token` query parameter, preferred in that order. Token values are never logged.
+
+use chrono::{DateTime, Duration, Utc};
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
+use serde::Deserialize;
+
+/// Why a connection was refused; `code()` is what the client sees in `err.data.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AuthError {
+    Missing,
+    Invalid,
+    Expired,
+    /// The auth-payload token names another user than the header/query token that routed it.
+    Mismatch,
+    Misconfigured,
+}
+
+impl AuthError {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::Missing => "TOKEN_MISSING",
+            AuthError::Invalid => "TOKEN_INVALID",
+            AuthError::Expired => "TOKEN_EXPIRED",
+            AuthError::Mismatch => "TOKEN_MISMATCH",
+            AuthError::Misconfigured => "SERVER_MISCONFIGURED",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthError::Missing => "Authentication token is missing",
+            AuthError::Invalid => "Authentication token is invalid",
+            AuthError::Expired => "Authentication token has expired",
+            AuthError::Mismatch => "Tokens in the auth payload and the request name different users",
+            AuthError::Misconfigured => "Server is not configured for authentication",
+        }
+    }
+}
+
+/// Verification settings, taken from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct JwtSettings {
+    pub secret: Option<String>,
+    pub leeway_secs: u64,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CustomClaims {
+    sub: Option<String>,
+    iss: Option<String>,
+    aud: Option<Audience>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, want: &str) -> bool {
+        match self {
+            Audience::One(a) => a == want,
+            Audience::Many(v) => v.iter().any(|a| a == want),
+        }
+    }
+}
+
+/// Verifies an HS256 token and returns its user id (`sub`). `exp` is mandatory.
+pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String, AuthError> {
+    let secret = settings
+        .secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or(AuthError::Misconfigured)?;
+    if token.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Invalid)?;
+    let key = Hs256Key::new(secret.as_bytes());
+    // The validator refuses any `alg` other than HS256, `none` included.
+    let token = Hs256
+        .validator::<CustomClaims>(&key)
+        .validate(&untrusted)
+        .map_err(|_| AuthError::Invalid)?;
+    let claims = token.claims();
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).ok_or(AuthError::Invalid)?;
+    let leeway = Duration::seconds(settings.leeway_secs as i64);
+    let opts = TimeOptions::new(leeway, move || now);
+    match claims.validate_expiration(&opts) {
+        Ok(_) => {}
+        Err(ValidationError::Expired) => return Err(AuthError::Expired),
+        Err(_) => return Err(AuthError::Invalid),
+    }
+    if claims.not_before.is_some() && claims.validate_maturity(&opts).is_err() {
+        return Err(AuthError::Invalid);
+    }
+    let custom = &claims.custom;
+    if let Some(iss) = &settings.issuer {
+        if custom.iss.as_deref() != Some(iss) {
+            return Err(AuthError::Invalid);
+        }
+    }
+    if let Some(aud) = &settings.audience {
+        if !custom.aud.as_ref().is_some_and(|a| a.contains(aud)) {
+            return Err(AuthError::Invalid);
+        }
+    }
+    match custom.sub.as_deref() {
+        Some(sub) if !sub.is_empty() && sub.len() <= 256 => Ok(sub.to_owned()),
+        _ => Err(AuthError::Invalid),
+    }
+}
+
+/// The token of an `Authorization: Bearer <jwt>` header value.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The token visible at HTTP level: the header first, then the `token` query parameter.
+pub fn http_token(authorization: Option<&str>, url: &url::Url) -> Option<String> {
+    if let Some(t) = authorization.and_then(bearer) {
+        return Some(t.to_owned());
+    }
+    url.query_pairs()
+        .find(|(k, v)| k == "token" && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The token carried by a Socket.IO CONNECT auth payload (`{ token }`).
+pub fn payload_token(auth: Option<&serde_json::Value>) -> Option<&str> {
+    auth?.get("token")?.as_str()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use base64::Engine as _;
+    use jwt_compact::alg::{Hs256, Hs256Key};
+    use jwt_compact::{AlgorithmExt, Claims, Header};
+
+    /// Signs claims (a JSON object) with HS256, for tests.
+    pub fn sign(secret: &str, claims: serde_json::Value) -> String {
+        let key = Hs256Key::new(secret.as_bytes());
+        Hs256
+            .token(&Header::empty(), &Claims::new(claims), &key)
+            .unwrap()
+    }
+
+    /// An unsigned token with `alg: none`.
+    pub fn unsigned(claims: serde_json::Value) -> String {
+        let header = B64URL.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = B64URL.encode(claims.to_string());
+        format!("{header}.{body}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use serde_json::json;
+
+    const NOW_MS: u64 = 1_800_000_000_000;
+    const NOW: i64 = 1_800_000_000;
+
+    fn settings() -> JwtSettings {
+        JwtSettings {
+            secret: Some("s3cret".into()),
+            leeway_secs: 30,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn valid_token_yields_sub() {
+        let t = sign("s3cret", json!({"sub": "user-1", "exp": NOW + 60}));
+        assert_eq!(verify(&t, &settings(), NOW_MS), Ok("user-1".into()));
+    }
+
+    #[test]
+    fn expiry_is_checked_with_leeway() {
+        let t = sign("s3cret", json!({"sub": "u", "exp": NOW - 10}));
+        assert_eq!(verify(&t, &settings(), NOW_MS), Ok("u".into()));
+        let t = sign("s3cret", json!({"sub": "u", "exp": NOW - 31}));
+        assert_eq!(verify(&t, &settings(), NOW_MS), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn exp_is_required() {
+        let t = sign("s3cret", json!({"sub": "u"}));
+        assert_eq!(verify(&t, &settings(), NOW_MS), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn wrong_secret_alg_none_missing_sub_and_garbage_are_invalid() {
+        let wrong = sign("other", json!({"sub": "u", "exp": NOW + 60}));
+        let none = unsigned(json!({"sub": "u", "exp": NOW + 60}));
+        let no_sub = sign("s3cret", json!({"exp": NOW + 60}));
+        let empty_sub = sign("s3cret", json!({"sub": "", "exp": NOW + 60}));
+        let numeric_sub = sign("s3cret", json!({"sub": 42, "exp": NOW + 60}));
+        for t in [
+            wrong.as_str(),
+            none.as_str(),
+            no_sub.as_str(),
+            empty_sub.as_str(),
+            numeric_sub.as_str(),
+            "garbage",
+            "a.b.c",
+        ] {
+            assert_eq!(verify(t, &settings(), NOW_MS), Err(AuthError::Invalid), "{t}");
+        }
+    }
+
+    #[test]
+    fn other_hmac_algorithms_are_refused() {
+        // Same secret, HS384 header: must not be accepted as HS256.
+        let header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"alg":"HS384","typ":"JWT"}"#,
+        );
+        let good = sign("s3cret", json!({"sub": "u", "exp": NOW + 60}));
+        let mut parts: Vec<&str> = good.split('.').collect();
+        parts[0] = &header;
+        let forged = parts.join(".");
+        assert_eq!(verify(&forged, &settings(), NOW_MS), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn missing_secret_is_a_server_error() {
+        let t = sign("s3cret", json!({"sub": "u", "exp": NOW + 60}));
+        let s = JwtSettings::default();
+        assert_eq!(verify(&t, &s, NOW_MS), Err(AuthError::Misconfigured));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_enforced_when_configured() {
+        let mut s = settings();
+        s.issuer = Some("me".into());
+        s.audience = Some("app".into());
+        let ok = sign("s3cret", json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": ["x", "app"]}));
+        assert_eq!(verify(&ok, &s, NOW_MS), Ok("u".into()));
+        let bad = sign("s3cret", json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "x"}));
+        assert_eq!(verify(&bad, &s, NOW_MS), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn extraction_prefers_header_then_query() {
+        let url = url::Url::parse("http://h/socket.io/?EIO=4&token=q%2Etok").unwrap();
+        assert_eq!(http_token(Some("Bearer h.tok"), &url).as_deref(), Some("h.tok"));
+        assert_eq!(http_token(Some("bearer  h.tok "), &url).as_deref(), Some("h.tok"));
+        assert_eq!(http_token(None, &url).as_deref(), Some("q.tok"));
+        assert_eq!(http_token(Some("Basic xyz"), &url).as_deref(), Some("q.tok"));
+        let bare = url::Url::parse("http://h/socket.io/?EIO=4&token=").unwrap();
+        assert_eq!(http_token(None, &bare), None);
+        assert_eq!(payload_token(Some(&json!({"token": "p"}))), Some("p"));
+        assert_eq!(payload_token(Some(&json!({"token": 1}))), None);
+        assert_eq!(payload_token(None), None);
+    }
+}
