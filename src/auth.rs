@@ -35,7 +35,9 @@ impl AuthError {
             AuthError::Missing => "Authentication token is missing",
             AuthError::Invalid => "Authentication token is invalid",
             AuthError::Expired => "Authentication token has expired",
-            AuthError::Mismatch => "Tokens in the auth payload and the request name different users",
+            AuthError::Mismatch => {
+                "Tokens in the auth payload and the request name different users"
+            }
             AuthError::Misconfigured => "Server is not configured for authentication",
         }
     }
@@ -217,7 +219,11 @@ mod tests {
             "garbage",
             "a.b.c",
         ] {
-            assert_eq!(verify(t, &settings(), NOW_MS), Err(AuthError::Invalid), "{t}");
+            assert_eq!(
+                verify(t, &settings(), NOW_MS),
+                Err(AuthError::Invalid),
+                "{t}"
+            );
         }
     }
 
@@ -232,7 +238,10 @@ mod tests {
         let mut parts: Vec<&str> = good.split('.').collect();
         parts[0] = &header;
         let forged = parts.join(".");
-        assert_eq!(verify(&forged, &settings(), NOW_MS), Err(AuthError::Invalid));
+        assert_eq!(
+            verify(&forged, &settings(), NOW_MS),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
@@ -247,19 +256,34 @@ mod tests {
         let mut s = settings();
         s.issuer = Some("me".into());
         s.audience = Some("app".into());
-        let ok = sign("s3cret", json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": ["x", "app"]}));
+        let ok = sign(
+            "s3cret",
+            json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": ["x", "app"]}),
+        );
         assert_eq!(verify(&ok, &s, NOW_MS), Ok("u".into()));
-        let bad = sign("s3cret", json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "x"}));
+        let bad = sign(
+            "s3cret",
+            json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "x"}),
+        );
         assert_eq!(verify(&bad, &s, NOW_MS), Err(AuthError::Invalid));
     }
 
     #[test]
     fn extraction_prefers_header_then_query() {
         let url = url::Url::parse("http://h/socket.io/?EIO=4&token=q%2Etok").unwrap();
-        assert_eq!(http_token(Some("Bearer h.tok"), &url).as_deref(), Some("h.tok"));
-        assert_eq!(http_token(Some("bearer  h.tok "), &url).as_deref(), Some("h.tok"));
+        assert_eq!(
+            http_token(Some("Bearer h.tok"), &url).as_deref(),
+            Some("h.tok")
+        );
+        assert_eq!(
+            http_token(Some("bearer  h.tok "), &url).as_deref(),
+            Some("h.tok")
+        );
         assert_eq!(http_token(None, &url).as_deref(), Some("q.tok"));
-        assert_eq!(http_token(Some("Basic xyz"), &url).as_deref(), Some("q.tok"));
+        assert_eq!(
+            http_token(Some("Basic xyz"), &url).as_deref(),
+            Some("q.tok")
+        );
         let bare = url::Url::parse("http://h/socket.io/?EIO=4&token=").unwrap();
         assert_eq!(http_token(None, &bare), None);
         assert_eq!(payload_token(Some(&json!({"token": "p"}))), Some("p"));

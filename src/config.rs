@@ -49,19 +49,26 @@ pub struct Config {
 impl Config {
     /// Reads the configuration through `get` (the Worker's env vars and secrets).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let num = |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(n),
-                    _ => Err(ConfigError {
-                        var,
-                        reason: format!("expected a whole number from {min} to {max}, got {v:?}"),
-                    }),
-                },
-            }
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
         };
+        let num =
+            |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(v) => match v.parse::<u64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(ConfigError {
+                            var,
+                            reason: format!(
+                                "expected a whole number from {min} to {max}, got {v:?}"
+                            ),
+                        }),
+                    },
+                }
+            };
         let flag = |var: &'static str| -> Result<bool, ConfigError> {
             match get(var).as_deref() {
                 None | Some("0") | Some("false") => Ok(false),
@@ -184,7 +191,11 @@ mod tests {
 
     #[test]
     fn origins_are_split_and_normalised() {
-        let c = cfg(&[("DOMAIN_URL", "https://a.example/, http://localhost:5173 ,null")]).unwrap();
+        let c = cfg(&[(
+            "DOMAIN_URL",
+            "https://a.example/, http://localhost:5173 ,null",
+        )])
+        .unwrap();
         assert_eq!(
             c.allowed_origins.unwrap(),
             ["https://a.example", "http://localhost:5173", "null"]
@@ -205,7 +216,11 @@ mod tests {
                 token: "t".into()
             })
         );
-        let c = cfg(&[("REDIS_URL", "http://127.0.0.1:8079"), ("REDIS_PASSWORD", "p")]).unwrap();
+        let c = cfg(&[
+            ("REDIS_URL", "http://127.0.0.1:8079"),
+            ("REDIS_PASSWORD", "p"),
+        ])
+        .unwrap();
         assert!(matches!(c.mirror, Mirror::On(ref m) if m.token == "p"));
         let c = cfg(&[("REDIS_URL", "redis://localhost:6379")]).unwrap();
         assert!(matches!(c.mirror, Mirror::Refused(ref e) if e.var == "REDIS_URL"));

@@ -4,6 +4,9 @@
 //! modules are the thin shell over the Workers runtime and exist only on wasm32.
 pub mod auth;
 pub mod config;
+pub mod log;
 pub mod mirror;
+pub mod prompt;
 pub mod protocol;
+pub mod session;
 pub mod sid;

@@ -238,9 +238,7 @@ struct Reply {
 pub fn parse_reply(status: u16, body: &str) -> Result<Value, Error> {
     let parsed: Result<Reply, _> = serde_json::from_str(body);
     match parsed {
-        Ok(Reply {
-            error: Some(e), ..
-        }) => {
+        Ok(Reply { error: Some(e), .. }) => {
             if status == 401 || status == 403 || status >= 500 {
                 Err(Error::Http(status, e))
             } else {
@@ -257,10 +255,12 @@ pub fn parse_reply(status: u16, body: &str) -> Result<Value, Error> {
 /// Parses a `/pipeline` reply: one result or error per command.
 pub fn parse_pipeline(status: u16, body: &str) -> Result<Vec<Result<Value, Error>>, Error> {
     if status != 200 {
-        return Err(parse_reply(status, body).err().unwrap_or(Error::Http(status, truncate(body))));
+        return Err(parse_reply(status, body)
+            .err()
+            .unwrap_or(Error::Http(status, truncate(body))));
     }
-    let items: Vec<Reply> =
-        serde_json::from_str(body).map_err(|e| Error::Decode(format!("{e}: {}", truncate(body))))?;
+    let items: Vec<Reply> = serde_json::from_str(body)
+        .map_err(|e| Error::Decode(format!("{e}: {}", truncate(body))))?;
     Ok(items
         .into_iter()
         .map(|r| match r.error {
@@ -334,7 +334,10 @@ impl<T: Transport> Client<T> {
     }
 
     pub async fn expire(&self, key: &str, ttl_secs: u64) -> Result<bool, Error> {
-        Ok(integer(self.command(json!(["EXPIRE", key, ttl_secs.to_string()])).await?)? == 1)
+        Ok(integer(
+            self.command(json!(["EXPIRE", key, ttl_secs.to_string()]))
+                .await?,
+        )? == 1)
     }
 
     /// Remaining TTL in seconds; `-1` without expiry, `-2` when the key is missing.
@@ -465,9 +468,13 @@ mod tests {
         let c = Client::new("http://x", "t", &fake);
         assert!(matches!(block_on(c.get("k")), Err(Error::Redis(e)) if e.contains("wrong number")));
         assert!(matches!(block_on(c.get("k")), Err(Error::Http(401, _))));
-        assert!(matches!(block_on(c.get("k")), Err(Error::Http(502, b)) if b.contains("bad gateway")));
+        assert!(
+            matches!(block_on(c.get("k")), Err(Error::Http(502, b)) if b.contains("bad gateway"))
+        );
         assert!(matches!(block_on(c.get("k")), Err(Error::Decode(_))));
-        assert!(matches!(block_on(c.get("k")), Err(Error::Transport(e)) if e == "connection refused"));
+        assert!(
+            matches!(block_on(c.get("k")), Err(Error::Transport(e)) if e == "connection refused")
+        );
         // a result of the wrong type is a decoding error, not a value
         assert!(matches!(block_on(c.get("k")), Err(Error::Decode(_))));
     }
@@ -479,14 +486,22 @@ mod tests {
             r#"[{"result":"OK"},{"error":"WRONGTYPE x"},{"result":2}]"#,
         ))]);
         let c = Client::new("http://x", "t", &fake);
-        let r = block_on(c.pipeline(vec![json!(["SET", "a", "1"]), json!(["LPUSH", "a", "x"]), json!(["TTL", "a"])])).unwrap();
+        let r = block_on(c.pipeline(vec![
+            json!(["SET", "a", "1"]),
+            json!(["LPUSH", "a", "x"]),
+            json!(["TTL", "a"]),
+        ]))
+        .unwrap();
         assert_eq!(r[0], Ok(json!("OK")));
         assert_eq!(r[1], Err(Error::Redis("WRONGTYPE x".into())));
         assert_eq!(r[2], Ok(json!(2)));
         assert_eq!(fake.seen.borrow()[0].url, "http://x/pipeline");
         let fake = Fake::new(vec![Ok((401, r#"{"error":"Unauthorized"}"#))]);
         let c = Client::new("http://x", "t", &fake);
-        assert!(matches!(block_on(c.pipeline(vec![])), Err(Error::Http(401, _))));
+        assert!(matches!(
+            block_on(c.pipeline(vec![])),
+            Err(Error::Http(401, _))
+        ));
     }
 
     fn plan() -> Plan {

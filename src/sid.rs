@@ -50,7 +50,9 @@ mod tests {
     fn round_trips_the_object_id() {
         let id = "8f14e45fceea167a5a36dedd4bea2543ab7f1e0b8c6c4c2d3a1b0e9f8d7c6b5a";
         let sid = encode(id, &[7; RANDOM_BYTES]).unwrap();
-        assert!(sid.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(sid
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(object_id(&sid).as_deref(), Some(id));
     }
 

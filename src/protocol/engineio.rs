@@ -153,7 +153,9 @@ pub fn encode_payload(packets: &[Packet]) -> String {
 /// Splits a polling request body into packets; one bad record rejects the whole payload, as the
 /// reference server does.
 pub fn decode_payload(body: &str) -> Result<Vec<Packet>, DecodeError> {
-    body.split(RECORD_SEPARATOR).map(Packet::decode_text).collect()
+    body.split(RECORD_SEPARATOR)
+        .map(Packet::decode_text)
+        .collect()
 }
 
 /// The handshake fields, exactly those of the reference server.
@@ -254,7 +256,13 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["maxPayload", "pingInterval", "pingTimeout", "sid", "upgrades"]
+            [
+                "maxPayload",
+                "pingInterval",
+                "pingTimeout",
+                "sid",
+                "upgrades"
+            ]
         );
         assert_eq!(v["pingInterval"], 25000);
         assert_eq!(v["upgrades"][0], "websocket");

@@ -163,9 +163,7 @@ impl Packet {
 
         let mut attachments = 0;
         if kind.is_binary() {
-            let dash = s[i..]
-                .find('-')
-                .ok_or(DecodeError::IllegalAttachments)?;
+            let dash = s[i..].find('-').ok_or(DecodeError::IllegalAttachments)?;
             let digits = &s[i..i + dash];
             if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
                 return Err(DecodeError::IllegalAttachments);
@@ -209,8 +207,10 @@ impl Packet {
             None
         };
 
-        if matches!(kind, Kind::Event | Kind::BinaryEvent | Kind::Ack | Kind::BinaryAck)
-            && data.is_none()
+        if matches!(
+            kind,
+            Kind::Event | Kind::BinaryEvent | Kind::Ack | Kind::BinaryAck
+        ) && data.is_none()
         {
             return Err(DecodeError::InvalidPayload);
         }
@@ -439,13 +439,19 @@ mod tests {
             d.push_text(r#"51-["x",{"_placeholder":true,"num":0}]"#),
             Ok(Decoded::Pending)
         );
-        assert_eq!(d.push_text("2[\"x\"]"), Err(DecodeError::IllegalAttachments));
+        assert_eq!(
+            d.push_text("2[\"x\"]"),
+            Err(DecodeError::IllegalAttachments)
+        );
         assert!(!d.is_reconstructing());
     }
 
     #[test]
     fn zero_attachment_binary_packet_completes_at_once() {
         let mut d = Decoder::default();
-        assert!(matches!(d.push_text(r#"50-["x"]"#), Ok(Decoded::Complete(_))));
+        assert!(matches!(
+            d.push_text(r#"50-["x"]"#),
+            Ok(Decoded::Complete(_))
+        ));
     }
 }
