@@ -10,3 +10,10 @@ pub mod prompt;
 pub mod protocol;
 pub mod session;
 pub mod sid;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
+#[cfg(target_arch = "wasm32")]
+mod object;
+#[cfg(target_arch = "wasm32")]
+mod runtime;

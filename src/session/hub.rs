@@ -756,7 +756,7 @@ impl Hub {
             self.state.current = None;
             self.mirror_set(now, None, actions);
         }
-        if had_sockets || user.is_some() {
+        if had_sockets {
             actions.push(Action::Log(
                 Line::new(Level::Info, "disconnected")
                     .with("sid", sid)
