@@ -26,6 +26,9 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(c) => c,
         Err(e) => return config_error_response(&e),
     };
+    if let Some(resp) = crate::assets::serve(&req, &config)? {
+        return Ok(resp);
+    }
     let url = req.url()?;
     let path = url.path();
     let engine_path = path == "/socket.io/" || path == "/socket.io";
@@ -202,7 +205,7 @@ fn relay(
         let first_text = first.text();
         let payload_user = first_text
             .as_deref()
-            .and_then(|t| connect_token(t))
+            .and_then(connect_token)
             .map(|t| auth::verify(&t, &jwt, now_ms()));
         let namespace = match env.durable_object(BINDING) {
             Ok(n) => n,

@@ -12,6 +12,8 @@ pub mod session;
 pub mod sid;
 
 #[cfg(target_arch = "wasm32")]
+mod assets;
+#[cfg(target_arch = "wasm32")]
 mod edge;
 #[cfg(target_arch = "wasm32")]
 mod object;

@@ -141,9 +141,7 @@ impl Plan {
 
     /// A write finished; returns the next write when the desired state moved meanwhile.
     pub fn done(&mut self, now: u64, seq: u64, ok: bool) -> Option<Op> {
-        let Some((in_seq, desired, stale)) = self.in_flight.take() else {
-            return None;
-        };
+        let (in_seq, desired, stale) = self.in_flight.take()?;
         if in_seq != seq {
             self.in_flight = Some((in_seq, desired, stale));
             return None;

@@ -100,7 +100,7 @@ impl DurableObject for UserSession {
         let origin = origin.as_deref();
         if let Some(user) = req.headers().get(H_USER)? {
             let user = decode_header(&user);
-            if self.with_hub(|h| h.claim_owner(&user)).is_err() {
+            if !self.with_hub(|h| h.claim_owner(&user)) {
                 return http_error(HttpError::BadRequest, origin);
             }
         }

@@ -254,14 +254,15 @@ impl Hub {
     }
 
     /// Binds this object to its user (the Worker verified the token that routed here).
-    pub fn claim_owner(&mut self, user: &str) -> Result<(), ()> {
+    /// False when the object already belongs to someone else.
+    #[must_use]
+    pub fn claim_owner(&mut self, user: &str) -> bool {
         match &self.state.owner {
-            Some(o) if o == user => Ok(()),
-            Some(_) => Err(()),
+            Some(o) => o == user,
             None => {
                 self.state.owner = Some(user.to_owned());
                 self.changes.hub = true;
-                Ok(())
+                true
             }
         }
     }
@@ -813,7 +814,7 @@ impl Hub {
 
     /// The user's object takes over a session a gate started.
     pub fn adopt(&mut self, now: u64, handover: Handover) -> Result<Vec<Action>, HttpError> {
-        if self.claim_owner(&handover.user).is_err() {
+        if !self.claim_owner(&handover.user) {
             return Err(HttpError::BadRequest);
         }
         let sid = handover.session.sid.clone();

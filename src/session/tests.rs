@@ -37,7 +37,7 @@ fn settings() -> Settings {
 fn hub_for(owner: Option<&str>, s: Settings) -> Hub {
     let mut h = Hub::new(s, Box::new(Counter(0)));
     if let Some(o) = owner {
-        h.claim_owner(o).unwrap();
+        assert!(h.claim_owner(o));
     }
     h
 }
