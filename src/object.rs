@@ -222,6 +222,7 @@ impl UserSession {
         origin: Option<&str>,
     ) -> Result<Response> {
         let auth = Self::http_auth(req)?;
+        let raw = req.url()?.path().starts_with("/engine.io");
         let now = now_ms();
         if upgrade {
             let relay_sid = req.headers().get(H_RELAY_SID)?;
@@ -229,7 +230,13 @@ impl UserSession {
             let pair = WebSocketPair::new()?;
             self.state
                 .accept_websocket_with_tags(&pair.server, &[sid.as_str()]);
-            let (open, actions) = self.with_hub(|h| h.open(now, &sid, Transport::WebSocket, auth));
+            let (open, actions) = self.with_hub(|h| {
+                let r = h.open(now, &sid, Transport::WebSocket, auth);
+                if raw {
+                    h.set_raw(&sid);
+                }
+                r
+            });
             if relay_sid.is_none() {
                 if let Frame::Text(t) = open.to_frame() {
                     pair.server.send_with_str(t)?;
@@ -239,7 +246,13 @@ impl UserSession {
             return Response::from_websocket(pair.client);
         }
         let sid = self.mint_sid();
-        let (open, actions) = self.with_hub(|h| h.open(now, &sid, Transport::Polling, auth));
+        let (open, actions) = self.with_hub(|h| {
+            let r = h.open(now, &sid, Transport::Polling, auth);
+            if raw {
+                h.set_raw(&sid);
+            }
+            r
+        });
         self.run(actions).await?;
         let Frame::Text(body) = open.to_frame() else {
             unreachable!()

@@ -82,6 +82,9 @@ pub struct Session {
     pub user: Option<String>,
     /// Server-side close in progress on polling: the queue ends with a close packet.
     pub closing: bool,
+    /// A bare Engine.IO session (conformance mode's `/engine.io/`): messages are echoed.
+    #[serde(default)]
+    pub raw: bool,
     #[serde(skip)]
     decoder: Decoder,
     #[serde(skip)]
@@ -104,6 +107,7 @@ impl Session {
             sockets: Vec::new(),
             user: None,
             closing: false,
+            raw: false,
             decoder: Decoder::default(),
             poll_waiting: false,
             post_active: false,
@@ -122,7 +126,7 @@ impl Session {
             Some(t) => t + s.ping_timeout,
             None => self.next_ping_at,
         };
-        if self.sockets.is_empty() && self.user.is_none() {
+        if self.sockets.is_empty() && self.user.is_none() && !self.raw {
             heartbeat.min(self.created_at + s.connect_timeout)
         } else {
             heartbeat
@@ -314,6 +318,14 @@ impl Hub {
             ));
         }
         (self.open_info(sid, transport).packet(), actions)
+    }
+
+    /// Marks a session as a bare Engine.IO echo session (conformance mode only).
+    pub fn set_raw(&mut self, sid: &str) {
+        if let Some(s) = self.sessions.get_mut(sid) {
+            s.raw = self.settings.conformance;
+            self.touch(sid);
+        }
     }
 
     // ----- polling -----
@@ -598,6 +610,7 @@ impl Hub {
             let s = &self.sessions[&sid];
             if s.sockets.is_empty()
                 && s.user.is_none()
+                && !s.raw
                 && now >= s.created_at + self.settings.connect_timeout
             {
                 self.close_session(now, &sid, "no namespace connected in time", &mut actions);
@@ -832,6 +845,12 @@ impl Hub {
     // ----- packets -----
 
     fn on_packet(&mut self, now: u64, sid: &str, packet: eio::Packet, actions: &mut Vec<Action>) {
+        if self.sessions[sid].raw {
+            if matches!(packet.kind(), eio::Kind::Message) {
+                self.send(sid, vec![packet], actions);
+                return;
+            }
+        }
         let decoded = match packet {
             eio::Packet::Text(eio::Kind::Pong, _) => {
                 self.pong_seen(sid, now);

@@ -556,3 +556,20 @@ fn state_survives_a_reload() {
     );
     assert!(a.iter().any(|x| matches!(x, Action::Prompt(_))));
 }
+
+#[test]
+fn raw_engine_sessions_echo_messages() {
+    let mut s = settings();
+    s.conformance = true;
+    s.connect_timeout = 1_000;
+    let mut h = hub_for(None, s);
+    ws(&mut h, "e", HttpAuth::Failed(AuthError::Missing));
+    h.set_raw("e");
+    let a = frame(&mut h, "e", "4hello");
+    assert_eq!(texts(&a, "e"), ["4hello"]);
+    let a = h.ws_frame(T0, "e", Frame::Binary(vec![9]));
+    assert!(matches!(&a[0], Action::Send { frames, .. } if frames[..] == [Frame::Binary(vec![9])]));
+    // no namespace ever connects on a bare Engine.IO session, and that is fine
+    assert!(!closed(&h.tick(T0 + 2_000), "e"));
+    assert!(h.has_session("e"));
+}
