@@ -845,11 +845,9 @@ impl Hub {
     // ----- packets -----
 
     fn on_packet(&mut self, now: u64, sid: &str, packet: eio::Packet, actions: &mut Vec<Action>) {
-        if self.sessions[sid].raw {
-            if matches!(packet.kind(), eio::Kind::Message) {
-                self.send(sid, vec![packet], actions);
-                return;
-            }
+        if self.sessions[sid].raw && packet.kind() == eio::Kind::Message {
+            self.send(sid, vec![packet], actions);
+            return;
         }
         let decoded = match packet {
             eio::Packet::Text(eio::Kind::Pong, _) => {
