@@ -1,7 +1,8 @@
 // Starts the built gateway under `wrangler dev --local` on 127.0.0.1 for a test file and stops
-// it by process id. Each instance gets its own port, inspector port and storage directory.
+// it by process id. Each instance runs from its own copy of build/ (so a rebuild or an edit
+// under src/ never reloads a running test) with its own port, inspector port and storage.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,23 +22,28 @@ const READY_TIMEOUT_MS = 90_000;
 export async function startGateway({ vars = {} } = {}) {
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
-  const persist = mkdtempSync(join(tmpdir(), "gateway-state-"));
+  const dir = mkdtempSync(join(tmpdir(), "gateway-"));
+  if (!existsSync(join(ROOT, "build", "index.js"))) throw new Error("build/ is missing: run ./scripts/build-worker");
+  cpSync(join(ROOT, "build"), join(dir, "build"), { recursive: true });
+  // The same configuration without its build step.
+  const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\[build\][^[]*/m, "");
+  writeFileSync(join(dir, "wrangler.toml"), config);
+  const persist = join(dir, "state");
   const allVars = { JWT_SECRET: TEST_SECRET, ...vars };
   const args = [
     join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
-    "dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
+    "dev", "--config", join(dir, "wrangler.toml"), "--local", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspectorPort), "--persist-to", persist, "--log-level", "info",
   ];
   for (const [k, v] of Object.entries(allVars)) {
     if (v !== null && v !== undefined) args.push("--var", `${k}:${v}`);
   }
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: dir,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
-      GATEWAY_SKIP_BUILD: "1",
       WRANGLER_SEND_METRICS: "false",
       WRANGLER_SEND_ERROR_REPORTS: "false",
       WRANGLER_HIDE_BANNER: "true",
@@ -88,7 +94,7 @@ export async function startGateway({ vars = {} } = {}) {
       const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
       await exited;
       clearTimeout(t);
-      rmSync(persist, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
