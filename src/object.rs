@@ -21,6 +21,8 @@ use crate::session::{
 use crate::{auth::AuthError, prompt, sid};
 
 const ADOPT_PATH: &str = "/__gateway/adopt";
+/// How often a GET waiting during an upgrade is released with a noop.
+const UPGRADE_NOOP_MS: u64 = 100;
 /// How long a gate holds an early upgrade while the session's CONNECT is handed over.
 const HANDOVER_WAIT_MS: u64 = 10_000;
 
@@ -28,6 +30,8 @@ struct Inner {
     hub: Option<Hub>,
     config: Result<Config, ConfigError>,
     waiters: HashMap<String, oneshot::Sender<()>>,
+    /// Sessions being handed to their user's object; forwarding waits until that finished.
+    adopting: HashMap<String, Vec<oneshot::Sender<()>>>,
     alarm_at: Option<u64>,
 }
 
@@ -49,6 +53,7 @@ impl DurableObject for UserSession {
             hub,
             config,
             waiters: HashMap::new(),
+            adopting: HashMap::new(),
             alarm_at: None,
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
@@ -81,7 +86,16 @@ impl DurableObject for UserSession {
                 let fw: BTreeMap<String, String> = forwards
                     .and_then(|s| serde_json::from_str(&s).ok())
                     .unwrap_or_default();
+                let count = sessions.len();
                 hub.restore(now_ms(), st, sessions, fw);
+                if count > 0 {
+                    // Seen after hibernation: the object was evicted and rebuilt from storage.
+                    runtime::log(
+                        &Line::new(Level::Debug, "restored sessions from storage")
+                            .with("sessions", count)
+                            .with_opt("userId", hub.state.owner.as_deref()),
+                    );
+                }
             }
             Ok(())
         });
@@ -343,7 +357,17 @@ impl UserSession {
         loop {
             let (tx, rx) = oneshot::channel();
             self.inner.borrow_mut().waiters.insert(sid.to_owned(), tx);
-            let _ = rx.await;
+            if self.with_hub(|h| h.is_upgrading(sid)) {
+                let tick = Delay::from(std::time::Duration::from_millis(UPGRADE_NOOP_MS));
+                if let Either::Right(_) = select(rx, tick).await {
+                    if let Some(body) = self.with_hub(|h| h.upgrade_flush(sid)) {
+                        self.inner.borrow_mut().waiters.remove(sid);
+                        return text_response(body, origin);
+                    }
+                }
+            } else {
+                let _ = rx.await;
+            }
             if self
                 .with_hub(|h| h.forward_target(sid).map(str::to_owned))
                 .is_some()
@@ -359,6 +383,17 @@ impl UserSession {
 
     /// A gate passes requests for a handed-over session to the user's object.
     async fn forward(&self, req: Request, sid: &str) -> Result<Response> {
+        let pending = {
+            let mut inner = self.inner.borrow_mut();
+            inner.adopting.get_mut(sid).map(|list| {
+                let (tx, rx) = oneshot::channel();
+                list.push(tx);
+                rx
+            })
+        };
+        if let Some(rx) = pending {
+            let _ = rx.await;
+        }
         let Some(user) = self.with_hub(|h| h.forward_target(sid).map(str::to_owned)) else {
             return http_error(HttpError::UnknownSid, None);
         };
@@ -387,24 +422,45 @@ impl UserSession {
 
     async fn hand_over(&self, h: Handover) -> Result<()> {
         let sid = h.session.sid.clone();
-        let stub = self
-            .env
-            .durable_object("USER_SESSION")?
-            .id_from_name(&user_object_name(&h.user))?
-            .get_stub()?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(&h)?.into()));
-        let req = Request::new_with_init(&format!("https://gateway{ADOPT_PATH}"), &init)?;
-        let resp = stub.fetch_with_request(req).await?;
-        if resp.status_code() != 200 {
-            runtime::log(&Line::new(Level::Error, "handover refused").with("sid", sid.as_str()));
+        let sent = async {
+            let stub = self
+                .env
+                .durable_object("USER_SESSION")?
+                .id_from_name(&user_object_name(&h.user))?
+                .get_stub()?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_body(Some(serde_json::to_string(&h)?.into()));
+            let req = Request::new_with_init(&format!("https://gateway{ADOPT_PATH}"), &init)?;
+            stub.fetch_with_request(req).await
         }
-        self.persist_and_schedule().await?;
-        if let Some(tx) = self.inner.borrow_mut().waiters.remove(&sid) {
+        .await;
+        match &sent {
+            Ok(r) if r.status_code() == 200 => {}
+            Ok(r) => runtime::log(
+                &Line::new(Level::Error, "handover refused")
+                    .with("sid", sid.as_str())
+                    .with("status", r.status_code()),
+            ),
+            Err(e) => runtime::log(
+                &Line::new(Level::Error, "handover failed")
+                    .with("sid", sid.as_str())
+                    .with("error", e.to_string()),
+            ),
+        }
+        // Whatever happened, requests waiting on this session move on (to the user's object,
+        // which answers 400 Session ID unknown if it never got the session).
+        let (waiter, adopted) = {
+            let mut inner = self.inner.borrow_mut();
+            (inner.waiters.remove(&sid), inner.adopting.remove(&sid))
+        };
+        if let Some(tx) = waiter {
             let _ = tx.send(());
         }
-        Ok(())
+        for tx in adopted.into_iter().flatten() {
+            let _ = tx.send(());
+        }
+        self.persist_and_schedule().await
     }
 
     fn auto_response_time(&self, sid: &str) -> Option<u64> {
@@ -444,7 +500,13 @@ impl UserSession {
                         let _ = tx.send(());
                     }
                 }
-                Action::Handover(h) => handovers.push(*h),
+                Action::Handover(h) => {
+                    self.inner
+                        .borrow_mut()
+                        .adopting
+                        .insert(h.session.sid.clone(), Vec::new());
+                    handovers.push(*h);
+                }
                 Action::Mirror(op) => self.spawn_mirror(op),
                 Action::Prompt(job) => {
                     let response = prompt::echo(&job.prompt);

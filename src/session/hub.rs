@@ -346,7 +346,7 @@ impl Hub {
             self.close_session(now, sid, "overlapping GET requests", &mut actions);
             return Err(HttpError::BadRequest);
         }
-        if s.queue.is_empty() {
+        if s.queue.is_empty() && !s.closing {
             s.poll_waiting = true;
             return Ok((Poll::Wait, actions));
         }
@@ -361,31 +361,47 @@ impl Hub {
         }
         match self.sessions.get_mut(sid) {
             None => Some(eio::Packet::empty(eio::Kind::Close).to_frame_text()),
-            Some(s) if s.queue.is_empty() => None,
+            Some(s) if s.queue.is_empty() && !s.closing => None,
             Some(_) => Some(self.drain(sid)),
         }
     }
 
+    /// The body for a GET. A closing session's close packet goes out alone, after the packets
+    /// queued before it: the client handles Socket.IO packets a tick later than Engine.IO ones,
+    /// so a `41` batched with `1` would surface as "transport close".
     fn drain(&mut self, sid: &str) -> String {
+        self.touch(sid);
         let s = self.sessions.get_mut(sid).expect("session");
         s.poll_waiting = false;
-        let body = s.queue.join("\u{1e}");
-        s.queue.clear();
-        let closing = s.closing;
-        self.touch(sid);
-        if closing {
-            self.remove(sid);
+        if !s.queue.is_empty() {
+            let body = s.queue.join("\u{1e}");
+            s.queue.clear();
+            return body;
         }
-        body
+        self.remove(sid);
+        eio::Packet::empty(eio::Kind::Close).to_frame_text()
+    }
+
+    pub fn is_upgrading(&self, sid: &str) -> bool {
+        self.sessions.get(sid).is_some_and(|s| s.upgrading)
+    }
+
+    /// While an upgrade is in progress a waiting GET is released with a noop every so often
+    /// (the reference server does it every 100 ms), since the client pauses polling only after
+    /// its probe succeeded and may already be waiting on a fresh GET.
+    pub fn upgrade_flush(&mut self, sid: &str) -> Option<String> {
+        let s = self.sessions.get_mut(sid)?;
+        if !(s.upgrading && s.poll_waiting && s.queue.is_empty()) {
+            return None;
+        }
+        s.poll_waiting = false;
+        Some(eio::Packet::empty(eio::Kind::Noop).to_frame_text())
     }
 
     /// Start of a POST: detects overlapping POSTs before the body is read.
     pub fn post_begin(&mut self, now: u64, sid: &str) -> Result<Vec<Action>, HttpError> {
         let mut actions = Vec::new();
         let s = self.polling_session(sid)?;
-        if s.closing {
-            return Err(HttpError::UnknownSid);
-        }
         if s.post_active {
             self.close_session(now, sid, "overlapping POST requests", &mut actions);
             return Err(HttpError::BadRequest);
@@ -399,6 +415,14 @@ impl Hub {
         let mut actions = Vec::new();
         let s = self.sessions.get_mut(sid).ok_or(HttpError::UnknownSid)?;
         s.post_active = false;
+        if s.closing {
+            // The client is already on its way out; nothing it sends matters any more.
+            self.remove(sid);
+            actions.push(Action::Wake {
+                sid: sid.to_owned(),
+            });
+            return Ok(actions);
+        }
         if body.len() as u64 > self.settings.max_payload {
             self.close_session(now, sid, "payload too large", &mut actions);
             return Err(HttpError::PayloadTooLarge);
@@ -719,7 +743,9 @@ impl Hub {
                 s.closing = true;
                 // Kept until a GET collects the close packet, at most one ping interval.
                 s.next_ping_at = now + self.settings.ping_interval;
-                self.enqueue(sid, vec![eio::Packet::empty(eio::Kind::Close)], actions);
+                actions.push(Action::Wake {
+                    sid: sid.to_owned(),
+                });
             }
         }
     }

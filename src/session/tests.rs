@@ -482,6 +482,10 @@ fn upgrade_probe_noop_then_switch() {
     let a = frame(&mut h, "p", "2probe");
     assert_eq!(texts(&a, "p"), ["3probe"]);
     assert_eq!(h.poll_resume("p").as_deref(), Some("6"));
+    // a GET that arrives before the client paused polling is released with noops too
+    assert_eq!(h.upgrade_flush("p"), None, "no GET is waiting");
+    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
+    assert_eq!(h.upgrade_flush("p").as_deref(), Some("6"));
     let a = frame(&mut h, "p", "5");
     assert!(texts(&a, "p").is_empty());
     assert_eq!(h.transport_of("p"), Some(Transport::WebSocket));
@@ -572,4 +576,30 @@ fn raw_engine_sessions_echo_messages() {
     // no namespace ever connects on a bare Engine.IO session, and that is fine
     assert!(!closed(&h.tick(T0 + 2_000), "e"));
     assert!(h.has_session("e"));
+}
+
+#[test]
+fn a_kicked_polling_client_gets_its_packets_before_the_close() {
+    let mut h = hub_for(Some("alice"), settings());
+    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
+    h.post_begin(T0, "p").unwrap();
+    h.post(T0, "p", "40").unwrap();
+    h.poll_begin(T0, "p").unwrap();
+    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
+    ws(&mut h, "w", HttpAuth::User("alice".into()));
+    frame(&mut h, "w", "40");
+    let body = h.poll_resume("p").unwrap();
+    let records: Vec<&str> = body.split('\u{1e}').collect();
+    assert_eq!(records.len(), 2, "{body}");
+    assert!(records[0].starts_with("42[\"error\""));
+    assert_eq!(records[1], "41");
+    // the close packet comes with the next GET, alone
+    let (Poll::Ready(next), _) = h.poll_begin(T0 + 5, "p").unwrap() else {
+        panic!("close packet expected")
+    };
+    assert_eq!(next, "1");
+    assert_eq!(
+        h.poll_begin(T0 + 6, "p").unwrap_err(),
+        HttpError::UnknownSid
+    );
 }

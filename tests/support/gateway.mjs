@@ -80,7 +80,8 @@ export async function startGateway({ vars = {} } = {}) {
     /** Everything wrangler and the Worker printed so far. */
     logs: () => output,
     /** Log lines the gateway wrote as JSON objects. */
-    jsonLogs: () => output.split("\n").flatMap((l) => {
+    // wrangler colours warnings and errors even with NO_COLOR, so codes are stripped first.
+    jsonLogs: () => output.replace(/\x1b\[[0-9;]*m/g, "").split("\n").flatMap((l) => {
       const i = l.indexOf("{\"level\"");
       if (i < 0) return [];
       try { return [JSON.parse(l.slice(i))]; } catch { return []; }

@@ -1,0 +1,37 @@
+// Without JWT_SECRET every connection is refused with SERVER_MISCONFIGURED, on every route.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startGateway } from "../support/gateway.mjs";
+import { tokenFor } from "../support/jwt.mjs";
+import { PLACEMENTS, withToken, connect } from "../support/client.mjs";
+
+let gw;
+before(async () => { gw = await startGateway({ vars: { JWT_SECRET: null } }); });
+after(async () => { await gw?.stop(); });
+
+for (const placement of PLACEMENTS) {
+  for (const transports of [["websocket"], ["polling"]]) {
+    test(`${placement} over ${transports[0]} -> SERVER_MISCONFIGURED`, async () => {
+      const token = tokenFor("whatever", "u");
+      await assert.rejects(connect(gw.url, withToken(placement, token, { transports })), (err) => {
+        assert.equal(err.data?.code, "SERVER_MISCONFIGURED");
+        return true;
+      });
+    });
+  }
+}
+
+test("a bad numeric setting is refused with a message naming the variable", async () => {
+  const bad = await startGateway({ vars: { PING_INTERVAL_MS: "soon" } });
+  try {
+    const r = await fetch(`${bad.url}/socket.io/?EIO=4&transport=polling`);
+    assert.equal(r.status, 500);
+    const body = await r.json();
+    assert.equal(body.code, "SERVER_MISCONFIGURED");
+    assert.match(body.message, /PING_INTERVAL_MS/);
+    const deadline = Date.now() + 3000;
+    const logged = () => bad.jsonLogs().some((l) => l.level === 50 && l.var === "PING_INTERVAL_MS");
+    while (!logged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(logged(), "the error is logged with the variable's name");
+  } finally { await bad.stop(); }
+});
