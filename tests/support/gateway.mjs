@@ -33,7 +33,7 @@ export async function startGateway({ vars = {} } = {}) {
   const args = [
     join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
     "dev", "--config", join(dir, "wrangler.toml"), "--local", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(inspectorPort), "--persist-to", persist, "--log-level", "info",
+    "--inspector-port", String(inspectorPort), "--persist-to", persist,
   ];
   for (const [k, v] of Object.entries(allVars)) {
     if (v !== null && v !== undefined) args.push("--var", `${k}:${v}`);
