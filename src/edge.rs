@@ -251,36 +251,28 @@ fn relay(
             return;
         }
         send_message(&upstream, &first);
-        let to_upstream = async {
-            while let Some(ev) = client_events.next().await {
-                match ev {
-                    Ok(WebsocketEvent::Message(m)) => send_message(&upstream, &m),
-                    Ok(WebsocketEvent::Close(c)) => {
-                        let _ = upstream.close(Some(sendable(c.code())), Some(c.reason()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        };
-        let to_client = async {
-            while let Some(ev) = upstream_events.next().await {
-                match ev {
-                    Ok(WebsocketEvent::Message(m)) => send_message(&client, &m),
-                    Ok(WebsocketEvent::Close(c)) => {
-                        let _ = client.close(Some(sendable(c.code())), Some(c.reason()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        };
+        let to_upstream = pipe(&mut client_events, &upstream);
+        let to_client = pipe(&mut upstream_events, &client);
         futures_util::pin_mut!(to_upstream, to_client);
         futures_util::future::select(to_upstream, to_client).await;
         let _ = client.close(Some(1000), Some(""));
         let _ = upstream.close(Some(1000), Some(""));
     });
     Response::from_websocket(pair.client)
+}
+
+/// Copies frames from one socket to the other until either side closes.
+async fn pipe(from: &mut EventStream<'_>, to: &WebSocket) {
+    while let Some(ev) = from.next().await {
+        match ev {
+            Ok(WebsocketEvent::Message(m)) => send_message(to, &m),
+            Ok(WebsocketEvent::Close(c)) => {
+                let _ = to.close(Some(sendable(c.code())), Some(c.reason()));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
 }
 
 fn send_message(ws: &WebSocket, m: &MessageEvent) {
