@@ -16,7 +16,7 @@ use crate::mirror::{self, Client, HttpRequest};
 use crate::protocol::engineio::{Frame, HttpError};
 use crate::runtime::{self, *};
 use crate::session::{
-    Action, Handover, HttpAuth, Hub, HubState, Poll, Session, Settings, Transport,
+    Action, Forward, Handover, HttpAuth, Hub, HubState, Poll, Session, Settings, Transport,
 };
 use crate::{auth::AuthError, prompt, sid};
 
@@ -83,7 +83,7 @@ impl DurableObject for UserSession {
                 let st: HubState = hub_state
                     .and_then(|s| serde_json::from_str(&s).ok())
                     .unwrap_or_default();
-                let fw: BTreeMap<String, String> = forwards
+                let fw: BTreeMap<String, Forward> = forwards
                     .and_then(|s| serde_json::from_str(&s).ok())
                     .unwrap_or_default();
                 let count = sessions.len();
@@ -383,6 +383,7 @@ impl UserSession {
 
     /// A gate passes requests for a handed-over session to the user's object.
     async fn forward(&self, req: Request, sid: &str) -> Result<Response> {
+        self.with_hub(|h| h.forward_used(now_ms(), sid));
         let pending = {
             let mut inner = self.inner.borrow_mut();
             inner.adopting.get_mut(sid).map(|list| {
@@ -586,7 +587,7 @@ impl UserSession {
 
     /// Writes what changed and moves the alarm to the next deadline.
     async fn persist_and_schedule(&self) -> Result<()> {
-        let (writes, deadline) = {
+        let (writes, deadline, empty) = {
             let mut inner = self.inner.borrow_mut();
             let hub = inner.hub.as_mut().expect("configured");
             let changes = hub.take_changes();
@@ -610,6 +611,7 @@ impl UserSession {
                     Some(serde_json::to_string(&hub.forwards).expect("forwards")),
                 ));
             }
+            let empty = hub.is_empty();
             let d = hub.next_deadline();
             let schedule = match (d, inner.alarm_at) {
                 (Some(d), Some(a)) if d >= a => None,
@@ -619,9 +621,14 @@ impl UserSession {
             if let Some(d) = schedule {
                 inner.alarm_at = Some(d);
             }
-            (writes, schedule)
+            (writes, schedule, empty)
         };
         let storage = self.state.storage();
+        if empty {
+            // A gate that has nothing left to host or forward leaves nothing behind.
+            storage.delete_all().await?;
+            return Ok(());
+        }
         for (k, v) in writes {
             match v {
                 Some(v) => storage.put(&k, v).await?,

@@ -134,6 +134,13 @@ impl Session {
     }
 }
 
+/// A gate's record of a session it handed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    pub user: String,
+    pub last_used: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Current {
     pub sid: String,
@@ -203,7 +210,7 @@ pub struct Hub {
     pub state: HubState,
     pub sessions: BTreeMap<String, Session>,
     /// Gate only: sessions handed to a user's object, by sid.
-    pub forwards: BTreeMap<String, String>,
+    pub forwards: BTreeMap<String, Forward>,
     changes: Changes,
     /// Answers for polls whose session ended (`6` after a client close, `1` otherwise).
     final_polls: BTreeMap<String, String>,
@@ -233,7 +240,7 @@ impl Hub {
         now: u64,
         state: HubState,
         sessions: Vec<Session>,
-        forwards: BTreeMap<String, String>,
+        forwards: BTreeMap<String, Forward>,
     ) {
         self.state = state;
         if let Some(p) = self.state.mirror.as_mut() {
@@ -272,7 +279,26 @@ impl Hub {
     }
 
     pub fn forward_target(&self, sid: &str) -> Option<&str> {
-        self.forwards.get(sid).map(String::as_str)
+        self.forwards.get(sid).map(|f| f.user.as_str())
+    }
+
+    /// A request for a handed-over session went through the gate.
+    pub fn forward_used(&mut self, now: u64, sid: &str) {
+        if let Some(f) = self.forwards.get_mut(sid) {
+            f.last_used = now;
+            self.changes.forwards = true;
+        }
+    }
+
+    /// How long a gate keeps forwarding a sid nobody asked for: a polling client asks at least
+    /// once per ping interval, and after an upgrade it never asks again.
+    fn forward_idle_ms(&self) -> u64 {
+        2 * (self.settings.ping_interval + self.settings.ping_timeout)
+    }
+
+    /// Nothing left to host or forward: the object's storage can go.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.forwards.is_empty() && self.state.owner.is_none()
     }
 
     pub fn has_session(&self, sid: &str) -> bool {
@@ -580,7 +606,9 @@ impl Hub {
     pub fn next_deadline(&self) -> Option<u64> {
         let sessions = self.sessions.values().map(|s| s.deadline(&self.settings));
         let mirror = self.state.mirror.as_ref().and_then(Plan::deadline);
-        sessions.chain(mirror).min()
+        let idle = self.forward_idle_ms();
+        let forwards = self.forwards.values().map(|f| f.last_used + idle);
+        sessions.chain(mirror).chain(forwards).min()
     }
 
     /// WebSocket sessions waiting for a pong: the runtime answers pongs itself, so the shell
@@ -639,6 +667,12 @@ impl Hub {
             {
                 self.close_session(now, &sid, "no namespace connected in time", &mut actions);
             }
+        }
+        let idle = self.forward_idle_ms();
+        let before = self.forwards.len();
+        self.forwards.retain(|_, f| now < f.last_used + idle);
+        if self.forwards.len() != before {
+            self.changes.forwards = true;
         }
         if let Some(op) = self.state.mirror.as_mut().and_then(|p| p.due(now)) {
             self.changes.hub = true;
@@ -1010,7 +1044,13 @@ impl Hub {
                 self.touch(sid);
                 session.decoder = Decoder::default();
                 session.poll_waiting = false;
-                self.forwards.insert(sid.to_owned(), user.clone());
+                self.forwards.insert(
+                    sid.to_owned(),
+                    Forward {
+                        user: user.clone(),
+                        last_used: now,
+                    },
+                );
                 self.changes.forwards = true;
                 let replay = eio::encode_payload(&[eio::Packet::message(msg.packet.encode())]);
                 actions.push(Action::Handover(Box::new(Handover {

@@ -418,6 +418,15 @@ fn gate_hands_a_polling_session_to_the_user_object() {
     assert_eq!(gate.forward_target("g1"), Some("bob"));
     assert!(!gate.has_session("g1"));
 
+    // the gate forwards while the client keeps asking, then forgets the sid
+    gate.forward_used(T0 + 40_000, "g1");
+    gate.tick(T0 + 100_000);
+    assert_eq!(gate.forward_target("g1"), Some("bob"));
+    assert_eq!(gate.next_deadline(), Some(T0 + 40_000 + 90_000));
+    gate.tick(T0 + 130_000);
+    assert_eq!(gate.forward_target("g1"), None);
+    assert!(gate.is_empty());
+
     let mut user = hub_for(None, settings());
     let a = user.adopt(T0 + 1, *h).unwrap();
     assert_eq!(user.state.owner.as_deref(), Some("bob"));
