@@ -299,60 +299,36 @@ impl UserSession {
     }
 
     async fn post(&self, mut req: Request, sid: &str, origin: Option<&str>) -> Result<Response> {
-        let now = now_ms();
-        let begun = self.with_hub(|h| h.post_begin(now, sid));
-        let actions = match begun {
-            Ok(a) => a,
-            Err(e) => return http_error(e, origin),
-        };
+        let (begun, actions) = self.with_hub(|h| h.post_begin(now_ms(), sid));
         self.run(actions).await?;
+        if let Err(e) = begun {
+            return http_error(e, origin);
+        }
         let (_, _, max_payload) = self.origin_config();
-        if let Some(len) = req
+        let declared = req
             .headers()
             .get("Content-Length")?
-            .and_then(|l| l.parse::<u64>().ok())
-        {
-            if len > max_payload {
-                let r =
-                    self.with_hub(|h| h.post(now_ms(), sid, &"x".repeat(max_payload as usize + 1)));
-                return self.finish_post(r, origin).await;
-            }
-        }
-        let body = req.text().await.unwrap_or_default();
-        let r = self.with_hub(|h| h.post(now_ms(), sid, &body));
-        self.finish_post(r, origin).await
-    }
-
-    async fn finish_post(
-        &self,
-        r: std::result::Result<Vec<Action>, HttpError>,
-        origin: Option<&str>,
-    ) -> Result<Response> {
-        match r {
-            Ok(actions) => {
-                self.run(actions).await?;
-                text_response("ok".into(), origin)
-            }
-            Err(e) => {
-                self.persist_and_schedule().await?;
-                http_error(e, origin)
-            }
+            .and_then(|l| l.parse::<u64>().ok());
+        // An oversized body is refused before it is read.
+        let body = match declared {
+            Some(len) if len > max_payload => "x".repeat(max_payload as usize + 1),
+            _ => req.text().await.unwrap_or_default(),
+        };
+        let (result, actions) = self.with_hub(|h| h.post(now_ms(), sid, &body));
+        self.run(actions).await?;
+        match result {
+            Ok(()) => text_response("ok".into(), origin),
+            Err(e) => http_error(e, origin),
         }
     }
 
     async fn poll(&self, req: Request, sid: &str, origin: Option<&str>) -> Result<Response> {
-        let begun = self.with_hub(|h| h.poll_begin(now_ms(), sid));
-        let (poll, actions) = match begun {
-            Ok(x) => x,
-            Err(e) => {
-                self.persist_and_schedule().await?;
-                return http_error(e, origin);
-            }
-        };
+        let (begun, actions) = self.with_hub(|h| h.poll_begin(now_ms(), sid));
         self.run(actions).await?;
-        if let Poll::Ready(body) = poll {
-            self.persist_and_schedule().await?;
-            return text_response(body, origin);
+        match begun {
+            Err(e) => return http_error(e, origin),
+            Ok(Poll::Ready(body)) => return text_response(body, origin),
+            Ok(Poll::Wait) => {}
         }
         loop {
             let (tx, rx) = oneshot::channel();

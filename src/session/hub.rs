@@ -190,6 +190,9 @@ pub enum Action {
     Log(Line),
 }
 
+/// A request's answer and the actions it caused, which must run whatever the answer.
+pub type Outcome<T> = (Result<T, HttpError>, Vec<Action>);
+
 /// The answer to a polling GET.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Poll {
@@ -364,20 +367,23 @@ impl Hub {
         Ok(s)
     }
 
-    /// A GET long-poll arrived.
-    pub fn poll_begin(&mut self, now: u64, sid: &str) -> Result<(Poll, Vec<Action>), HttpError> {
+    /// A GET long-poll arrived. Errors come with the actions of the session's end.
+    pub fn poll_begin(&mut self, now: u64, sid: &str) -> Outcome<Poll> {
         let mut actions = Vec::new();
-        let s = self.polling_session(sid)?;
+        let s = match self.polling_session(sid) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), actions),
+        };
         if s.poll_waiting {
-            self.close_session(now, sid, "overlapping GET requests", &mut actions);
-            return Err(HttpError::BadRequest);
+            self.end_session(now, sid, "overlapping GET requests", true, &mut actions);
+            return (Err(HttpError::BadRequest), actions);
         }
         if s.queue.is_empty() && !s.closing {
             s.poll_waiting = true;
-            return Ok((Poll::Wait, actions));
+            return (Ok(Poll::Wait), actions);
         }
         let body = self.drain(sid);
-        Ok((Poll::Ready(body), actions))
+        (Ok(Poll::Ready(body)), actions)
     }
 
     /// A woken long-poll checks for its answer; `None` means keep waiting.
@@ -425,21 +431,27 @@ impl Hub {
     }
 
     /// Start of a POST: detects overlapping POSTs before the body is read.
-    pub fn post_begin(&mut self, now: u64, sid: &str) -> Result<Vec<Action>, HttpError> {
+    pub fn post_begin(&mut self, now: u64, sid: &str) -> Outcome<()> {
         let mut actions = Vec::new();
-        let s = self.polling_session(sid)?;
+        let s = match self.polling_session(sid) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), actions),
+        };
         if s.post_active {
-            self.close_session(now, sid, "overlapping POST requests", &mut actions);
-            return Err(HttpError::BadRequest);
+            self.end_session(now, sid, "overlapping POST requests", true, &mut actions);
+            return (Err(HttpError::BadRequest), actions);
         }
         s.post_active = true;
-        Ok(actions)
+        (Ok(()), actions)
     }
 
-    /// The body of a POST; the response is `ok` unless this returns an error.
-    pub fn post(&mut self, now: u64, sid: &str, body: &str) -> Result<Vec<Action>, HttpError> {
+    /// The body of a POST; the response is `ok` unless this returns an error. As in the
+    /// reference server, a body that does not parse still gets `ok` but ends the session.
+    pub fn post(&mut self, now: u64, sid: &str, body: &str) -> Outcome<()> {
         let mut actions = Vec::new();
-        let s = self.sessions.get_mut(sid).ok_or(HttpError::UnknownSid)?;
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return (Err(HttpError::UnknownSid), actions);
+        };
         s.post_active = false;
         if s.closing {
             // The client is already on its way out; nothing it sends matters any more.
@@ -447,21 +459,17 @@ impl Hub {
             actions.push(Action::Wake {
                 sid: sid.to_owned(),
             });
-            return Ok(actions);
+            return (Ok(()), actions);
         }
         if body.len() as u64 > self.settings.max_payload {
-            self.close_session(now, sid, "payload too large", &mut actions);
-            return Err(HttpError::PayloadTooLarge);
+            self.end_session(now, sid, "payload too large", true, &mut actions);
+            return (Err(HttpError::PayloadTooLarge), actions);
         }
-        let packets = match eio::decode_payload(body) {
-            Ok(p) => p,
-            Err(e) => {
-                self.close_session(now, sid, &format!("parse error: {e}"), &mut actions);
-                return Ok(actions);
-            }
-        };
-        self.feed(now, sid, packets, &mut actions);
-        Ok(actions)
+        match eio::decode_payload(body) {
+            Ok(packets) => self.feed(now, sid, packets, &mut actions),
+            Err(e) => self.end_session(now, sid, &format!("parse error: {e}"), true, &mut actions),
+        }
+        (Ok(()), actions)
     }
 
     fn feed(&mut self, now: u64, sid: &str, packets: Vec<eio::Packet>, actions: &mut Vec<Action>) {
@@ -518,7 +526,7 @@ impl Hub {
         let packet = match eio::Packet::decode_frame(frame) {
             Ok(p) => p,
             Err(e) => {
-                self.close_session(now, sid, &format!("parse error: {e}"), &mut actions);
+                self.end_session(now, sid, &format!("parse error: {e}"), true, &mut actions);
                 return actions;
             }
         };

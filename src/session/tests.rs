@@ -400,13 +400,14 @@ fn gate_hands_a_polling_session_to_the_user_object() {
         HttpAuth::Failed(AuthError::Missing),
     );
     assert_eq!(open.kind(), crate::protocol::engineio::Kind::Open);
-    assert_eq!(gate.poll_begin(T0, "g1").unwrap().0, Poll::Wait);
-    gate.post_begin(T0, "g1").unwrap();
+    assert_eq!(gate.poll_begin(T0, "g1").0.unwrap(), Poll::Wait);
+    gate.post_begin(T0, "g1").0.unwrap();
     let body = format!(
         "40{{\"token\":\"{}\"}}\u{1e}42[\"send-prompt\",{{\"prompt\":\"p\"}}]",
         token("bob")
     );
-    let a = gate.post(T0, "g1", &body).unwrap();
+    let (r, a) = gate.post(T0, "g1", &body);
+    r.unwrap();
     let h = a
         .into_iter()
         .find_map(|x| match x {
@@ -433,7 +434,7 @@ fn gate_hands_a_polling_session_to_the_user_object() {
     assert!(a
         .iter()
         .any(|x| matches!(x, Action::Prompt(j) if j.prompt == "p")));
-    let Poll::Ready(body) = user.poll_begin(T0 + 2, "g1").unwrap().0 else {
+    let Poll::Ready(body) = user.poll_begin(T0 + 2, "g1").0.unwrap() else {
         panic!("queued CONNECT ack")
     };
     assert!(body.starts_with("40{\"sid\":"), "{body}");
@@ -443,16 +444,16 @@ fn gate_hands_a_polling_session_to_the_user_object() {
 fn polling_queue_overlap_and_payload_limits() {
     let mut h = hub_for(Some("alice"), settings());
     h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    h.post_begin(T0, "p").unwrap();
-    h.post(T0, "p", "40").unwrap();
-    let (Poll::Ready(body), _) = h.poll_begin(T0, "p").unwrap() else {
+    h.post_begin(T0, "p").0.unwrap();
+    h.post(T0, "p", "40").0.unwrap();
+    let (Ok(Poll::Ready(body)), _) = h.poll_begin(T0, "p") else {
         panic!()
     };
     assert!(body.starts_with("40"));
-    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
     assert_eq!(h.poll_resume("p"), None);
     // a second GET while one waits: 400 and the session ends
-    assert_eq!(h.poll_begin(T0, "p").unwrap_err(), HttpError::BadRequest);
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap_err(), HttpError::BadRequest);
     assert_eq!(h.poll_resume("p").as_deref(), Some("1"));
     assert!(h.poll_resume("p").is_some() || !h.has_session("p"));
 
@@ -460,32 +461,33 @@ fn polling_queue_overlap_and_payload_limits() {
     s.max_payload = 10;
     let mut h = hub_for(Some("alice"), s);
     h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    h.post_begin(T0, "p").unwrap();
+    h.post_begin(T0, "p").0.unwrap();
     assert_eq!(
-        h.post(T0, "p", "4xxxxxxxxxxxxxxxxx").unwrap_err(),
+        h.post(T0, "p", "4xxxxxxxxxxxxxxxxx").0.unwrap_err(),
         HttpError::PayloadTooLarge
     );
+    assert!(!h.has_session("p"), "the session ended at once");
 }
 
 #[test]
 fn client_close_over_polling_answers_the_waiting_get_with_noop() {
     let mut h = hub_for(Some("alice"), settings());
     h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
-    h.post_begin(T0, "p").unwrap();
-    h.post(T0, "p", "1").unwrap();
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
+    h.post_begin(T0, "p").0.unwrap();
+    h.post(T0, "p", "1").0.unwrap();
     assert_eq!(h.poll_resume("p").as_deref(), Some("6"));
-    assert_eq!(h.poll_begin(T0, "p").unwrap_err(), HttpError::UnknownSid);
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap_err(), HttpError::UnknownSid);
 }
 
 #[test]
 fn upgrade_probe_noop_then_switch() {
     let mut h = hub_for(Some("alice"), settings());
     h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    h.post_begin(T0, "p").unwrap();
-    h.post(T0, "p", "40").unwrap();
-    h.poll_begin(T0, "p").unwrap();
-    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
+    h.post_begin(T0, "p").0.unwrap();
+    h.post(T0, "p", "40").0.unwrap();
+    h.poll_begin(T0, "p").0.unwrap();
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
     h.upgrade_begin("p").unwrap();
     assert_eq!(h.upgrade_begin("p").unwrap_err(), HttpError::BadRequest);
     let a = frame(&mut h, "p", "2probe");
@@ -493,12 +495,12 @@ fn upgrade_probe_noop_then_switch() {
     assert_eq!(h.poll_resume("p").as_deref(), Some("6"));
     // a GET that arrives before the client paused polling is released with noops too
     assert_eq!(h.upgrade_flush("p"), None, "no GET is waiting");
-    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
     assert_eq!(h.upgrade_flush("p").as_deref(), Some("6"));
     let a = frame(&mut h, "p", "5");
     assert!(texts(&a, "p").is_empty());
     assert_eq!(h.transport_of("p"), Some(Transport::WebSocket));
-    assert_eq!(h.poll_begin(T0, "p").unwrap_err(), HttpError::BadRequest);
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap_err(), HttpError::BadRequest);
     // and traffic now flows over the WebSocket
     let a = frame(&mut h, "p", r#"42["send-prompt",{"prompt":"x"}]"#);
     assert!(a.iter().any(|x| matches!(x, Action::Prompt(_))));
@@ -591,10 +593,10 @@ fn raw_engine_sessions_echo_messages() {
 fn a_kicked_polling_client_gets_its_packets_before_the_close() {
     let mut h = hub_for(Some("alice"), settings());
     h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    h.post_begin(T0, "p").unwrap();
-    h.post(T0, "p", "40").unwrap();
-    h.poll_begin(T0, "p").unwrap();
-    assert_eq!(h.poll_begin(T0, "p").unwrap().0, Poll::Wait);
+    h.post_begin(T0, "p").0.unwrap();
+    h.post(T0, "p", "40").0.unwrap();
+    h.poll_begin(T0, "p").0.unwrap();
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
     ws(&mut h, "w", HttpAuth::User("alice".into()));
     frame(&mut h, "w", "40");
     let body = h.poll_resume("p").unwrap();
@@ -603,12 +605,27 @@ fn a_kicked_polling_client_gets_its_packets_before_the_close() {
     assert!(records[0].starts_with("42[\"error\""));
     assert_eq!(records[1], "41");
     // the close packet comes with the next GET, alone
-    let (Poll::Ready(next), _) = h.poll_begin(T0 + 5, "p").unwrap() else {
+    let (Ok(Poll::Ready(next)), _) = h.poll_begin(T0 + 5, "p") else {
         panic!("close packet expected")
     };
     assert_eq!(next, "1");
     assert_eq!(
-        h.poll_begin(T0 + 6, "p").unwrap_err(),
+        h.poll_begin(T0 + 6, "p").0.unwrap_err(),
         HttpError::UnknownSid
     );
+}
+
+#[test]
+fn an_unparseable_post_ends_the_session_at_once_and_releases_the_waiting_get() {
+    let mut h = hub_for(Some("alice"), settings());
+    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
+    h.post_begin(T0, "p").0.unwrap();
+    let (r, a) = h.post(T0, "p", "abc");
+    assert_eq!(r, Ok(()));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Wake { sid } if sid == "p")));
+    assert_eq!(h.poll_resume("p").as_deref(), Some("1"));
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap_err(), HttpError::UnknownSid);
 }
