@@ -21,7 +21,7 @@ fn start() {
 }
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = match runtime::config(&env) {
         Ok(c) => c,
         Err(e) => return config_error_response(&e),
@@ -82,7 +82,32 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         if transport == Some("websocket") && !upgrade {
             return http_error(HttpError::BadRequest, cors);
         }
-        let fwd = forward_request(&req, &url, &[(H_CORS_ORIGIN, cors)])?;
+        // The body is read here, so the object never holds a half-read client stream.
+        let mut body = None;
+        let mut oversize = None;
+        if req.method() == Method::Post {
+            let declared = req
+                .headers()
+                .get("Content-Length")?
+                .and_then(|l| l.parse::<u64>().ok());
+            match declared {
+                Some(len) if len > config.max_payload_bytes => oversize = Some("1"),
+                _ => {
+                    let bytes = req.bytes().await.unwrap_or_default();
+                    if bytes.len() as u64 > config.max_payload_bytes {
+                        oversize = Some("1");
+                    } else {
+                        body = Some(String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                }
+            }
+        }
+        let fwd = forward_request(
+            &req,
+            &url,
+            &[(H_CORS_ORIGIN, cors), (H_OVERSIZE, oversize)],
+            body,
+        )?;
         return stub.fetch_with_request(fwd).await;
     }
 
@@ -118,6 +143,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                 &req,
                 &url,
                 &[(H_USER, Some(&user_h)), (H_CORS_ORIGIN, cors)],
+                None,
             )?;
             stub.fetch_with_request(fwd).await
         }
@@ -129,6 +155,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                 &req,
                 &url,
                 &[(H_AUTH, Some(e.code())), (H_CORS_ORIGIN, cors)],
+                None,
             )?;
             stub.fetch_with_request(fwd).await
         }
@@ -136,7 +163,12 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 }
 
 /// A copy of the client's request without any internal header, plus the ones we set.
-fn forward_request(req: &Request, url: &Url, extra: &[(&str, Option<&str>)]) -> Result<Request> {
+fn forward_request(
+    req: &Request,
+    url: &Url,
+    extra: &[(&str, Option<&str>)],
+    body: Option<String>,
+) -> Result<Request> {
     let headers = Headers::new();
     for (k, v) in req.headers().entries() {
         if !k.to_ascii_lowercase().starts_with(INTERNAL_PREFIX) {
@@ -150,8 +182,8 @@ fn forward_request(req: &Request, url: &Url, extra: &[(&str, Option<&str>)]) -> 
     }
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
-    if matches!(req.method(), Method::Post | Method::Put) {
-        init.with_body(req.inner().body().map(Into::into));
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
     }
     Request::new_with_init(url.as_str(), &init)
 }
@@ -189,7 +221,7 @@ fn relay(
     let jwt = config.jwt.clone();
     let env = env.clone();
     let url = url.clone();
-    let base_headers = forward_request(req, &url, &[(H_CORS_ORIGIN, cors)])?
+    let base_headers = forward_request(req, &url, &[(H_CORS_ORIGIN, cors)], None)?
         .headers()
         .clone();
     let gate_hex = gate.to_string();

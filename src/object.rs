@@ -203,12 +203,6 @@ impl UserSession {
         f(inner.hub.as_mut().expect("configured"))
     }
 
-    fn origin_config(&self) -> (u64, u64, u64) {
-        let inner = self.inner.borrow();
-        let c = inner.config.as_ref().expect("configured");
-        (c.ping_interval_ms, c.ping_timeout_ms, c.max_payload_bytes)
-    }
-
     fn mint_sid(&self) -> String {
         let mut random = [0u8; sid::RANDOM_BYTES];
         random_bytes(&mut random);
@@ -304,17 +298,13 @@ impl UserSession {
         if let Err(e) = begun {
             return http_error(e, origin);
         }
-        let (_, _, max_payload) = self.origin_config();
-        let declared = req
-            .headers()
-            .get("Content-Length")?
-            .and_then(|l| l.parse::<u64>().ok());
-        // An oversized body is refused before it is read.
-        let body = match declared {
-            Some(len) if len > max_payload => "x".repeat(max_payload as usize + 1),
-            _ => req.text().await.unwrap_or_default(),
+        // The Worker read the body already, or refused to when it was over maxPayload.
+        let (result, actions) = if req.headers().get(H_OVERSIZE)?.is_some() {
+            self.with_hub(|h| h.post_too_large(now_ms(), sid))
+        } else {
+            let body = req.text().await.unwrap_or_default();
+            self.with_hub(|h| h.post(now_ms(), sid, &body))
         };
-        let (result, actions) = self.with_hub(|h| h.post(now_ms(), sid, &body));
         self.run(actions).await?;
         match result {
             Ok(()) => text_response("ok".into(), origin),

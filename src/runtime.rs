@@ -15,6 +15,8 @@ pub const H_USER: &str = "x-gw-user";
 pub const H_AUTH: &str = "x-gw-auth";
 pub const H_RELAY_SID: &str = "x-gw-relay-sid";
 pub const H_CORS_ORIGIN: &str = "x-gw-cors-origin";
+/// The Worker refused to read a polling body over `maxPayload`.
+pub const H_OVERSIZE: &str = "x-gw-oversize";
 
 #[wasm_bindgen]
 extern "C" {

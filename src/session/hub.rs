@@ -462,14 +462,23 @@ impl Hub {
             return (Ok(()), actions);
         }
         if body.len() as u64 > self.settings.max_payload {
-            self.end_session(now, sid, "payload too large", true, &mut actions);
-            return (Err(HttpError::PayloadTooLarge), actions);
+            return self.post_too_large(now, sid);
         }
         match eio::decode_payload(body) {
             Ok(packets) => self.feed(now, sid, packets, &mut actions),
             Err(e) => self.end_session(now, sid, &format!("parse error: {e}"), true, &mut actions),
         }
         (Ok(()), actions)
+    }
+
+    /// A POST body over `maxPayload` (possibly never read): 413, and the session ends.
+    pub fn post_too_large(&mut self, now: u64, sid: &str) -> Outcome<()> {
+        let mut actions = Vec::new();
+        if !self.sessions.contains_key(sid) {
+            return (Err(HttpError::UnknownSid), actions);
+        }
+        self.end_session(now, sid, "payload too large", true, &mut actions);
+        (Err(HttpError::PayloadTooLarge), actions)
     }
 
     fn feed(&mut self, now: u64, sid: &str, packets: Vec<eio::Packet>, actions: &mut Vec<Action>) {
