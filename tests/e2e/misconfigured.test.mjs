@@ -35,3 +35,16 @@ test("a bad numeric setting is refused with a message naming the variable", asyn
     assert.ok(logged(), "the error is logged with the variable's name");
   } finally { await bad.stop(); }
 });
+
+test("a redis:// REDIS_URL is refused with a log line naming it, and connections still work", async () => {
+  const gw2 = await startGateway({ vars: { REDIS_URL: "redis://127.0.0.1:6379" } });
+  try {
+    const s = await connect(gw2.url, withToken("auth", gw2.token("redis-url-user"), { transports: ["websocket"] }));
+    s.close();
+    const deadline = Date.now() + 3000;
+    const refused = () => gw2.jsonLogs().find((l) => l.level === 50 && l.var === "REDIS_URL");
+    while (!refused() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(refused(), "the refusal is logged");
+    assert.match(refused().msg, /redis:\/\/ URL cannot be used/);
+  } finally { await gw2.stop(); }
+});
