@@ -5,6 +5,7 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startGateway } from "../support/gateway.mjs";
+import { http, Wire } from "../support/wire.mjs";
 
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 200;
@@ -32,16 +33,6 @@ function endpoint(path, query) {
 }
 
 /** One HTTP exchange with a deadline; the body is read as text. */
-async function http(url, { method = "GET", body, headers, timeout = 5000 } = {}) {
-  let res;
-  try {
-    res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(timeout) });
-  } catch (err) {
-    if (err.name === "TimeoutError") throw new Error(`${method} ${url} got no answer within ${timeout} ms`);
-    throw err;
-  }
-  return { status: res.status, headers: res.headers, body: await res.text() };
-}
 
 const pollUrl = (path, sid) => endpoint(path, `EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`);
 const get = (path, sid, opts = {}) => http(pollUrl(path, sid), opts);
@@ -84,96 +75,6 @@ async function packetsWithoutPings(path, sid, body) {
 }
 
 // ----- WebSocket -----
-
-/**
- * A raw WebSocket that queues what it receives. `6` (noop) frames are dropped: the runtime
- * answers each client pong with one. With `autoPong`, server pings are answered and hidden.
- */
-class Wire {
-  constructor(url, { autoPong = false } = {}) {
-    this.autoPong = autoPong;
-    this.frames = [];
-    this.wakers = [];
-    this.closed = false;
-    this.closeCode = undefined;
-    this.ws = new WebSocket(url);
-    this.ws.on("error", () => {});
-    this.ws.on("message", (data, isBinary) => {
-      const frame = isBinary ? { binary: Buffer.from(data) } : { text: data.toString("utf8") };
-      if (frame.text === "6") return;
-      if (this.autoPong && frame.text === "2") { this.ws.send("3"); return; }
-      this.frames.push(frame);
-      this.wake();
-    });
-    this.ws.on("close", (code) => { this.closed = true; this.closeCode = code; this.wake(); });
-  }
-
-  wake() { for (const w of this.wakers.splice(0)) w(); }
-
-  waitChange(ms) {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wakers.push(() => { clearTimeout(t); resolve(); });
-    });
-  }
-
-  /** Resolves once the upgrade succeeded; rejects with the HTTP status of a refusal. */
-  opened(ms = 5000) {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`WebSocket not open within ${ms} ms`)), ms);
-      this.ws.once("open", () => { clearTimeout(t); resolve(); });
-      this.ws.once("unexpected-response", (req, res) => {
-        clearTimeout(t);
-        let body = "";
-        res.on("data", (d) => { body += d; });
-        res.on("end", () => {
-          const err = new Error(`refused with ${res.statusCode}`);
-          err.status = res.statusCode;
-          err.body = body;
-          err.contentType = res.headers["content-type"];
-          reject(err);
-        });
-      });
-      this.ws.once("close", () => { clearTimeout(t); reject(new Error("closed before open")); });
-    });
-  }
-
-  /** The next frame (`{ text }` or `{ binary }`). */
-  async next(ms = 3000) {
-    const deadline = Date.now() + ms;
-    while (this.frames.length === 0) {
-      if (this.closed) throw new Error(`socket closed (${this.closeCode}) while a frame was awaited`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no frame within ${ms} ms`);
-      await this.waitChange(left);
-    }
-    return this.frames.shift();
-  }
-
-  async nextText(ms) {
-    const f = await this.next(ms);
-    assert.ok(f.text !== undefined, `text frame expected, got binary ${f.binary?.toString("hex")}`);
-    return f.text;
-  }
-
-  /**
-   * Resolves once the server closed the socket; fails after `ms`. The server's close frame
-   * counts (readyState CLOSING without a close of ours): under `wrangler dev` the runtime ends
-   * the TCP connection of a client that never sent a frame about 10 s after that frame.
-   */
-  async waitClose(ms) {
-    const deadline = Date.now() + ms;
-    while (!this.closed && this.ws.readyState !== WebSocket.CLOSING) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`socket still open after ${ms} ms`);
-      await this.waitChange(Math.min(left, 20));
-    }
-    return this.closeCode;
-  }
-
-  send(data) { this.ws.send(data); }
-  close() { this.ws.terminate(); }
-}
 
 const wsUrl = (path, query) => endpoint(path, query).replace(/^http/, "ws");
 

@@ -3,10 +3,10 @@
 // packets; then the stock client against the same conformance server.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import WebSocket from "ws";
 import { startGateway } from "../support/gateway.mjs";
 import { io } from "socket.io-client";
 import { connect, next } from "../support/client.mjs";
+import { http, Wire } from "../support/wire.mjs";
 
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 200;
@@ -30,17 +30,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const placeholders = (...nums) => nums.map((num) => JSON.stringify({ _placeholder: true, num })).join(",");
 
 // ----- polling -----
-
-async function http(url, { method = "GET", body, timeout = 5000 } = {}) {
-  let res;
-  try {
-    res = await fetch(url, { method, body, signal: AbortSignal.timeout(timeout) });
-  } catch (err) {
-    if (err.name === "TimeoutError") throw new Error(`${method} ${url} got no answer within ${timeout} ms`);
-    throw err;
-  }
-  return { status: res.status, body: await res.text() };
-}
 
 /** A polling session: `send` POSTs packets, `receive` returns the next packets without pings. */
 class Poller {
@@ -109,70 +98,9 @@ async function pollerConnected(connectPacket = "40") {
 
 // ----- WebSocket -----
 
-/**
- * A raw WebSocket that queues what it receives. `6` (noop) frames are dropped: the runtime
- * answers each client pong with one. With `autoPong`, server pings are answered and hidden.
- */
-class Wire {
-  constructor(url, { autoPong = true } = {}) {
-    this.autoPong = autoPong;
-    this.frames = [];
-    this.wakers = [];
-    this.closed = false;
-    this.ws = new WebSocket(url);
-    this.ws.on("error", () => {});
-    this.ws.on("message", (data, isBinary) => {
-      const frame = isBinary ? { binary: Buffer.from(data) } : { text: data.toString("utf8") };
-      if (frame.text === "6") return;
-      if (this.autoPong && frame.text === "2") { this.ws.send("3"); return; }
-      this.frames.push(frame);
-      this.wake();
-    });
-    this.ws.on("close", () => { this.closed = true; this.wake(); });
-  }
-
-  wake() { for (const w of this.wakers.splice(0)) w(); }
-
-  waitChange(ms) {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wakers.push(() => { clearTimeout(t); resolve(); });
-    });
-  }
-
-  async next(ms = 3000) {
-    const deadline = Date.now() + ms;
-    while (this.frames.length === 0) {
-      if (this.closed) throw new Error("socket closed while a frame was awaited");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no frame within ${ms} ms`);
-      await this.waitChange(left);
-    }
-    return this.frames.shift();
-  }
-
-  async nextText(ms) {
-    const f = await this.next(ms);
-    assert.ok(f.text !== undefined, `text frame expected, got binary ${f.binary?.toString("hex")}`);
-    return f.text;
-  }
-
-  async waitClose(ms) {
-    const deadline = Date.now() + ms;
-    while (!this.closed) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`socket still open after ${ms} ms`);
-      await this.waitChange(left);
-    }
-  }
-
-  send(data) { this.ws.send(data); }
-  close() { this.ws.terminate(); }
-}
-
 /** A WebSocket-only Engine.IO session (open packet consumed). */
 async function openWire(opts) {
-  const w = new Wire(`${gw.url.replace(/^http/, "ws")}${PATH}?EIO=4&transport=websocket`, opts);
+  const w = new Wire(`${gw.url.replace(/^http/, "ws")}${PATH}?EIO=4&transport=websocket`, { autoPong: true, ...opts });
   const open = await w.nextText(5000);
   assert.equal(open[0], "0", open);
   return w;
