@@ -219,6 +219,7 @@ fn relay(
         client.send_with_str(t)?;
     }
     let jwt = config.jwt.clone();
+    let connect_timeout_ms = config.connect_timeout_ms;
     let env = env.clone();
     let url = url.clone();
     let base_headers = forward_request(req, &url, &[(H_CORS_ORIGIN, cors)], None)?
@@ -230,8 +231,14 @@ fn relay(
         let Ok(mut client_events) = client.events() else {
             return;
         };
-        let first = match client_events.next().await {
-            Some(Ok(WebsocketEvent::Message(m))) => m,
+        // A client that never sends its CONNECT is dropped after the connect timeout.
+        let timeout = Delay::from(std::time::Duration::from_millis(connect_timeout_ms));
+        let first = match futures_util::future::select(client_events.next(), timeout).await {
+            futures_util::future::Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => m,
+            futures_util::future::Either::Right(_) => {
+                let _ = client.close(Some(1000), Some("no CONNECT in time"));
+                return;
+            }
             _ => return,
         };
         let first_text = first.text();
