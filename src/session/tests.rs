@@ -99,6 +99,20 @@ fn connect_error_code(actions: &[Action], sid: &str) -> Option<String> {
     })
 }
 
+/// Alice connected over polling on session "p", with a GET waiting.
+fn polling_connected_and_waiting() -> Hub {
+    let mut h = hub_for(Some("alice"), settings());
+    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
+    h.post_begin(T0, "p").0.unwrap();
+    h.post(T0, "p", "40").0.unwrap();
+    let (Ok(Poll::Ready(ack)), _) = h.poll_begin(T0, "p") else {
+        panic!("the CONNECT answer is queued")
+    };
+    assert!(ack.starts_with("40{"), "{ack}");
+    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
+    h
+}
+
 #[test]
 fn connect_routed_by_http_token_is_accepted_and_mirrored() {
     let mut h = hub_for(Some("alice"), settings());
@@ -482,12 +496,7 @@ fn client_close_over_polling_answers_the_waiting_get_with_noop() {
 
 #[test]
 fn upgrade_probe_noop_then_switch() {
-    let mut h = hub_for(Some("alice"), settings());
-    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    h.post_begin(T0, "p").0.unwrap();
-    h.post(T0, "p", "40").0.unwrap();
-    h.poll_begin(T0, "p").0.unwrap();
-    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
+    let mut h = polling_connected_and_waiting();
     h.upgrade_begin("p").unwrap();
     assert_eq!(h.upgrade_begin("p").unwrap_err(), HttpError::BadRequest);
     let a = frame(&mut h, "p", "2probe");
@@ -591,12 +600,7 @@ fn raw_engine_sessions_echo_messages() {
 
 #[test]
 fn a_kicked_polling_client_gets_its_packets_before_the_close() {
-    let mut h = hub_for(Some("alice"), settings());
-    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
-    h.post_begin(T0, "p").0.unwrap();
-    h.post(T0, "p", "40").0.unwrap();
-    h.poll_begin(T0, "p").0.unwrap();
-    assert_eq!(h.poll_begin(T0, "p").0.unwrap(), Poll::Wait);
+    let mut h = polling_connected_and_waiting();
     ws(&mut h, "w", HttpAuth::User("alice".into()));
     frame(&mut h, "w", "40");
     let body = h.poll_resume("p").unwrap();
