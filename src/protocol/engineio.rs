@@ -124,6 +124,13 @@ impl Packet {
         }
     }
 
+    /// One record of a polling payload (`b`+base64 for binary).
+    pub fn to_polling(&self) -> String {
+        let mut out = String::new();
+        self.write_polling(&mut out);
+        out
+    }
+
     fn write_polling(&self, out: &mut String) {
         match self {
             Packet::Text(k, data) => {

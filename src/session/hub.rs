@@ -392,7 +392,7 @@ impl Hub {
             return Some(body);
         }
         match self.sessions.get_mut(sid) {
-            None => Some(eio::Packet::empty(eio::Kind::Close).to_frame_text()),
+            None => Some(eio::Packet::empty(eio::Kind::Close).to_polling()),
             Some(s) if s.queue.is_empty() && !s.closing => None,
             Some(_) => Some(self.drain(sid)),
         }
@@ -411,7 +411,7 @@ impl Hub {
             return body;
         }
         self.remove(sid);
-        eio::Packet::empty(eio::Kind::Close).to_frame_text()
+        eio::Packet::empty(eio::Kind::Close).to_polling()
     }
 
     pub fn is_upgrading(&self, sid: &str) -> bool {
@@ -427,7 +427,7 @@ impl Hub {
             return None;
         }
         s.poll_waiting = false;
-        Some(eio::Packet::empty(eio::Kind::Noop).to_frame_text())
+        Some(eio::Packet::empty(eio::Kind::Noop).to_polling())
     }
 
     /// Start of a POST: detects overlapping POSTs before the body is read.
@@ -574,7 +574,7 @@ impl Hub {
                     // A GET still waiting is answered with a noop, as the reference server does.
                     self.final_polls.insert(
                         sid.to_owned(),
-                        eio::Packet::empty(eio::Kind::Noop).to_frame_text(),
+                        eio::Packet::empty(eio::Kind::Noop).to_polling(),
                     );
                     actions.push(Action::Wake {
                         sid: sid.to_owned(),
@@ -702,11 +702,7 @@ impl Hub {
 
     fn enqueue(&mut self, sid: &str, packets: Vec<eio::Packet>, actions: &mut Vec<Action>) {
         let s = self.sessions.get_mut(sid).expect("session");
-        s.queue.extend(
-            packets
-                .iter()
-                .map(|p| eio::encode_payload(std::slice::from_ref(p))),
-        );
+        s.queue.extend(packets.iter().map(eio::Packet::to_polling));
         self.touch(sid);
         actions.push(Action::Wake {
             sid: sid.to_owned(),
@@ -935,7 +931,7 @@ impl Hub {
                 if self.sessions[sid].poll_waiting {
                     self.final_polls.insert(
                         sid.to_owned(),
-                        eio::Packet::empty(eio::Kind::Noop).to_frame_text(),
+                        eio::Packet::empty(eio::Kind::Noop).to_polling(),
                     );
                 }
                 self.end_session(now, sid, "client close", true, actions);
@@ -1030,20 +1026,7 @@ impl Hub {
         };
         let user = match verdict {
             Ok(u) => u,
-            Err(e) => {
-                let err = sio::Packet::connect_error(
-                    &nsp,
-                    e.message(),
-                    Some(json!({ "code": e.code() })),
-                );
-                self.send_sio(sid, &err, &[], actions);
-                actions.push(Action::Log(
-                    Line::new(Level::Warn, "connection refused")
-                        .with("sid", sid)
-                        .with("code", e.code()),
-                ));
-                return;
-            }
+            Err(e) => return self.refuse(sid, &nsp, e, actions),
         };
         match self.state.owner.clone() {
             None if self.sessions[sid].transport != Transport::Polling => {
@@ -1081,16 +1064,19 @@ impl Hub {
                 self.accept_socket(sid, &nsp, &socket_id, Some(&user), actions);
                 self.take_over(now, sid, &socket_id, actions);
             }
-            Some(_) => {
-                let e = AuthError::Mismatch;
-                let err = sio::Packet::connect_error(
-                    &nsp,
-                    e.message(),
-                    Some(json!({ "code": e.code() })),
-                );
-                self.send_sio(sid, &err, &[], actions);
-            }
+            Some(_) => self.refuse(sid, &nsp, AuthError::Mismatch, actions),
         }
+    }
+
+    /// CONNECT_ERROR with the failure's code, for the client's `connect_error`.
+    fn refuse(&mut self, sid: &str, nsp: &str, e: AuthError, actions: &mut Vec<Action>) {
+        let err = sio::Packet::connect_error(nsp, e.message(), Some(json!({ "code": e.code() })));
+        self.send_sio(sid, &err, &[], actions);
+        actions.push(Action::Log(
+            Line::new(Level::Warn, "connection refused")
+                .with("sid", sid)
+                .with("code", e.code()),
+        ));
     }
 
     fn accept_socket(
@@ -1253,15 +1239,5 @@ impl Hub {
             }
         }
         actions
-    }
-}
-
-trait FrameText {
-    fn to_frame_text(&self) -> String;
-}
-
-impl FrameText for eio::Packet {
-    fn to_frame_text(&self) -> String {
-        eio::encode_payload(std::slice::from_ref(self))
     }
 }
