@@ -30,6 +30,19 @@ impl AuthError {
         }
     }
 
+    /// The error a `code()` names, as the Worker passes it on to the object.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            AuthError::Missing,
+            AuthError::Invalid,
+            AuthError::Expired,
+            AuthError::Mismatch,
+            AuthError::Misconfigured,
+        ]
+        .into_iter()
+        .find(|e| e.code() == code)
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             AuthError::Missing => "Authentication token is missing",
@@ -283,6 +296,20 @@ mod tests {
             json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "x"}),
         );
         assert_eq!(verify(&bad, &s, NOW_MS), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for e in [
+            AuthError::Missing,
+            AuthError::Invalid,
+            AuthError::Expired,
+            AuthError::Mismatch,
+            AuthError::Misconfigured,
+        ] {
+            assert_eq!(AuthError::from_code(e.code()), Some(e));
+        }
+        assert_eq!(AuthError::from_code("NOPE"), None);
     }
 
     #[test]

@@ -7,13 +7,10 @@ use worker::*;
 use crate::auth::{self, AuthError};
 use crate::config::Config;
 use crate::log::{Level, Line};
-use crate::object::user_object_name;
 use crate::protocol::engineio::{self as eio, HttpError, OpenInfo};
 use crate::protocol::socketio;
 use crate::runtime::{self, *};
 use crate::sid;
-
-const BINDING: &str = "USER_SESSION";
 
 #[event(start)]
 fn start() {
@@ -62,10 +59,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response>
     }
 
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let upgrade = req
-        .headers()
-        .get("Upgrade")?
-        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let upgrade = is_websocket_upgrade(&req)?;
     let transport = query.get("transport").map(String::as_str);
     if !matches!(transport, Some("polling") | Some("websocket")) {
         return http_error(HttpError::UnknownTransport, cors);
@@ -135,9 +129,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response>
 
     match http_auth {
         Ok(user) => {
-            let stub = namespace
-                .id_from_name(&user_object_name(&user))?
-                .get_stub()?;
+            let stub = user_stub_in(&namespace, &user)?;
             let user_h = encode_header(&user);
             let fwd = forward_request(
                 &req,
@@ -255,9 +247,7 @@ fn relay(
         let stub = match payload_user {
             Some(Ok(user)) => {
                 let _ = headers.set(H_USER, &encode_header(&user));
-                namespace
-                    .id_from_name(&user_object_name(&user))
-                    .and_then(|id| id.get_stub())
+                user_stub_in(&namespace, &user)
             }
             _ => {
                 let _ = headers.set(H_AUTH, http_err.code());

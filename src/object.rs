@@ -119,10 +119,7 @@ impl DurableObject for UserSession {
             }
         }
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        let upgrade = req
-            .headers()
-            .get("Upgrade")?
-            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        let upgrade = is_websocket_upgrade(&req)?;
         match q.get("sid") {
             None => self.handshake(&req, upgrade, origin).await,
             Some(sid) => {
@@ -214,13 +211,8 @@ impl UserSession {
             return Ok(HttpAuth::User(decode_header(&u)));
         }
         let code = req.headers().get(H_AUTH)?;
-        let err = match code.as_deref() {
-            Some("TOKEN_INVALID") => AuthError::Invalid,
-            Some("TOKEN_EXPIRED") => AuthError::Expired,
-            Some("SERVER_MISCONFIGURED") => AuthError::Misconfigured,
-            _ => AuthError::Missing,
-        };
-        Ok(HttpAuth::Failed(err))
+        let err = code.as_deref().and_then(AuthError::from_code);
+        Ok(HttpAuth::Failed(err.unwrap_or(AuthError::Missing)))
     }
 
     async fn handshake(
@@ -364,12 +356,7 @@ impl UserSession {
         let Some(user) = self.with_hub(|h| h.forward_target(sid).map(str::to_owned)) else {
             return http_error(HttpError::UnknownSid, None);
         };
-        let stub = self
-            .env
-            .durable_object("USER_SESSION")?
-            .id_from_name(&user_object_name(&user))?
-            .get_stub()?;
-        stub.fetch_with_request(req).await
+        user_stub(&self.env, &user)?.fetch_with_request(req).await
     }
 
     async fn adopt(&self, mut req: Request) -> Result<Response> {
@@ -390,11 +377,7 @@ impl UserSession {
     async fn hand_over(&self, h: Handover) -> Result<()> {
         let sid = h.session.sid.clone();
         let sent = async {
-            let stub = self
-                .env
-                .durable_object("USER_SESSION")?
-                .id_from_name(&user_object_name(&h.user))?
-                .get_stub()?;
+            let stub = user_stub(&self.env, &h.user)?;
             let mut init = RequestInit::new();
             init.with_method(Method::Post)
                 .with_body(Some(serde_json::to_string(&h)?.into()));
@@ -611,11 +594,6 @@ impl UserSession {
         }
         Ok(())
     }
-}
-
-/// The name a user's object is created under.
-pub fn user_object_name(user: &str) -> String {
-    format!("user:{user}")
 }
 
 /// The mirror's REST calls over `fetch`, bounded so a hung endpoint cannot pile up work.

@@ -3,11 +3,14 @@
 use std::cell::Cell;
 
 use wasm_bindgen::prelude::*;
-use worker::{Env, Headers, Response};
+use worker::{Env, Headers, ObjectNamespace, Request, Response, Stub};
 
 use crate::config::{Config, ConfigError, Mirror};
 use crate::log::{Level, Line};
 use crate::protocol::engineio::HttpError;
+
+/// The Durable Object binding in wrangler.toml.
+pub const BINDING: &str = "USER_SESSION";
 
 /// Headers the Worker adds for the Durable Object; stripped from every client request first.
 pub const INTERNAL_PREFIX: &str = "x-gw-";
@@ -153,4 +156,26 @@ pub fn decode_header(v: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
+}
+
+/// The name a user's object is created under.
+fn user_object_name(user: &str) -> String {
+    format!("user:{user}")
+}
+
+/// The stub of `user`'s object in `namespace`.
+pub fn user_stub_in(namespace: &ObjectNamespace, user: &str) -> worker::Result<Stub> {
+    namespace.id_from_name(&user_object_name(user))?.get_stub()
+}
+
+/// The stub of `user`'s object.
+pub fn user_stub(env: &Env, user: &str) -> worker::Result<Stub> {
+    user_stub_in(&env.durable_object(BINDING)?, user)
+}
+
+pub fn is_websocket_upgrade(req: &Request) -> worker::Result<bool> {
+    Ok(req
+        .headers()
+        .get("Upgrade")?
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket")))
 }
