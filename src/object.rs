@@ -123,10 +123,7 @@ impl DurableObject for UserSession {
         match q.get("sid") {
             None => self.handshake(&req, upgrade, origin).await,
             Some(sid) => {
-                if self
-                    .with_hub(|h| h.forward_target(sid).map(str::to_owned))
-                    .is_some()
-                {
+                if self.with_hub(|h| h.forward_target(sid).is_some()) {
                     return self.forward(req, sid).await;
                 }
                 if upgrade {
@@ -164,19 +161,11 @@ impl DurableObject for UserSession {
         _clean: bool,
     ) -> Result<()> {
         let _ = ws.close(Some(1000), Some(""));
-        let Some(sid) = self.state.get_tags(&ws).into_iter().next() else {
-            return Ok(());
-        };
-        let actions = self.with_hub(|h| h.ws_closed(now_ms(), &sid));
-        self.run(actions).await
+        self.socket_gone(&ws).await
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
-        let Some(sid) = self.state.get_tags(&ws).into_iter().next() else {
-            return Ok(());
-        };
-        let actions = self.with_hub(|h| h.ws_closed(now_ms(), &sid));
-        self.run(actions).await
+        self.socket_gone(&ws).await
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -198,6 +187,21 @@ impl UserSession {
     fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
         let mut inner = self.inner.borrow_mut();
         f(inner.hub.as_mut().expect("configured"))
+    }
+
+    async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
+        let Some(sid) = self.state.get_tags(ws).into_iter().next() else {
+            return Ok(());
+        };
+        let actions = self.with_hub(|h| h.ws_closed(now_ms(), &sid));
+        self.run(actions).await
+    }
+
+    /// Lets a long-poll waiting on `sid` look again.
+    fn wake(&self, sid: &str) {
+        if let Some(tx) = self.inner.borrow_mut().waiters.remove(sid) {
+            let _ = tx.send(());
+        }
     }
 
     fn mint_sid(&self) -> String {
@@ -223,41 +227,35 @@ impl UserSession {
     ) -> Result<Response> {
         let auth = Self::http_auth(req)?;
         let raw = req.url()?.path().starts_with("/engine.io");
-        let now = now_ms();
-        if upgrade {
-            let relay_sid = req.headers().get(H_RELAY_SID)?;
-            let sid = relay_sid.clone().unwrap_or_else(|| self.mint_sid());
-            let pair = WebSocketPair::new()?;
-            self.state
-                .accept_websocket_with_tags(&pair.server, &[sid.as_str()]);
-            let (open, actions) = self.with_hub(|h| {
-                let r = h.open(now, &sid, Transport::WebSocket, auth);
-                if raw {
-                    h.set_raw(&sid);
-                }
-                r
-            });
-            if relay_sid.is_none() {
-                if let Frame::Text(t) = open.to_frame() {
-                    pair.server.send_with_str(t)?;
-                }
-            }
-            self.run(actions).await?;
-            return Response::from_websocket(pair.client);
-        }
-        let sid = self.mint_sid();
+        // A relayed socket got its open packet, and this sid, from the Worker.
+        let relay_sid = req.headers().get(H_RELAY_SID)?;
+        let sid = relay_sid.clone().unwrap_or_else(|| self.mint_sid());
+        let transport = if upgrade {
+            Transport::WebSocket
+        } else {
+            Transport::Polling
+        };
         let (open, actions) = self.with_hub(|h| {
-            let r = h.open(now, &sid, Transport::Polling, auth);
+            let opened = h.open(now_ms(), &sid, transport, auth);
             if raw {
                 h.set_raw(&sid);
             }
-            r
+            opened
         });
-        self.run(actions).await?;
-        let Frame::Text(body) = open.to_frame() else {
-            unreachable!()
+        let open = open.to_polling();
+        let response = if upgrade {
+            let pair = WebSocketPair::new()?;
+            self.state
+                .accept_websocket_with_tags(&pair.server, &[sid.as_str()]);
+            if relay_sid.is_none() {
+                pair.server.send_with_str(open)?;
+            }
+            Response::from_websocket(pair.client)
+        } else {
+            text_response(open, origin)
         };
-        text_response(body, origin)
+        self.run(actions).await?;
+        response
     }
 
     async fn upgrade(&self, req: Request, sid: &str, origin: Option<&str>) -> Result<Response> {
@@ -268,10 +266,7 @@ impl UserSession {
             while now_ms() < deadline && self.with_hub(|h| h.has_session(sid)) {
                 Delay::from(std::time::Duration::from_millis(50)).await;
             }
-            if self
-                .with_hub(|h| h.forward_target(sid).map(str::to_owned))
-                .is_some()
-            {
+            if self.with_hub(|h| h.forward_target(sid).is_some()) {
                 return self.forward(req, sid).await;
             }
             return http_error(HttpError::BadRequest, origin);
@@ -326,10 +321,7 @@ impl UserSession {
             } else {
                 let _ = rx.await;
             }
-            if self
-                .with_hub(|h| h.forward_target(sid).map(str::to_owned))
-                .is_some()
-            {
+            if self.with_hub(|h| h.forward_target(sid).is_some()) {
                 return self.forward(req, sid).await;
             }
             if let Some(body) = self.with_hub(|h| h.poll_resume(sid)) {
@@ -400,13 +392,8 @@ impl UserSession {
         }
         // Whatever happened, requests waiting on this session move on (to the user's object,
         // which answers 400 Session ID unknown if it never got the session).
-        let (waiter, adopted) = {
-            let mut inner = self.inner.borrow_mut();
-            (inner.waiters.remove(&sid), inner.adopting.remove(&sid))
-        };
-        if let Some(tx) = waiter {
-            let _ = tx.send(());
-        }
+        self.wake(&sid);
+        let adopted = self.inner.borrow_mut().adopting.remove(&sid);
         for tx in adopted.into_iter().flatten() {
             let _ = tx.send(());
         }
@@ -445,11 +432,7 @@ impl UserSession {
                         let _ = ws.close(Some(code), Some(reason.as_str()));
                     }
                 }
-                Action::Wake { sid } => {
-                    if let Some(tx) = self.inner.borrow_mut().waiters.remove(&sid) {
-                        let _ = tx.send(());
-                    }
-                }
+                Action::Wake { sid } => self.wake(&sid),
                 Action::Handover(h) => {
                     self.inner
                         .borrow_mut()
@@ -496,26 +479,16 @@ impl UserSession {
             let mut op = op;
             loop {
                 let result = client.apply(&op).await.map_err(|e| e.to_string());
-                let (actions, state, schedule) = {
+                let actions = {
                     let mut i = inner.borrow_mut();
                     let hub = i.hub.as_mut().expect("configured");
-                    let actions = hub.mirror_done(now_ms(), op.seq(), result);
-                    let state = serde_json::to_string(&hub.state).ok();
-                    let deadline = hub.next_deadline();
-                    let schedule = deadline.filter(|d| i.alarm_at.is_none_or(|a| *d < a));
-                    if let Some(d) = schedule {
-                        i.alarm_at = Some(d);
-                    }
-                    (actions, state, schedule)
+                    hub.mirror_done(now_ms(), op.seq(), result)
                 };
-                if let Some(s) = state {
-                    let _ = storage.put("hub", s).await;
-                }
-                if let Some(d) = schedule {
-                    let delay = d.saturating_sub(now_ms()).max(1);
-                    let _ = storage
-                        .set_alarm(std::time::Duration::from_millis(delay))
-                        .await;
+                if let Err(e) = persist_and_schedule(&inner, &storage).await {
+                    runtime::log(
+                        &Line::new(Level::Error, "could not store the mirror state")
+                            .with("error", e.to_string()),
+                    );
                 }
                 let mut next = None;
                 for a in actions {
@@ -534,66 +507,70 @@ impl UserSession {
         self.state.wait_until(fut);
     }
 
-    /// Writes what changed and moves the alarm to the next deadline.
+    /// See [`persist_and_schedule`].
     async fn persist_and_schedule(&self) -> Result<()> {
-        let (writes, deadline, empty) = {
-            let mut inner = self.inner.borrow_mut();
-            let hub = inner.hub.as_mut().expect("configured");
-            let changes = hub.take_changes();
-            let mut writes: Vec<(String, Option<String>)> = Vec::new();
-            for sid in changes.sessions {
-                let v = hub
-                    .sessions
-                    .get(&sid)
-                    .map(|s| serde_json::to_string(s).expect("session"));
-                writes.push((format!("s:{sid}"), v));
-            }
-            if changes.hub {
-                writes.push((
-                    "hub".into(),
-                    Some(serde_json::to_string(&hub.state).expect("state")),
-                ));
-            }
-            if changes.forwards {
-                writes.push((
-                    "forwards".into(),
-                    Some(serde_json::to_string(&hub.forwards).expect("forwards")),
-                ));
-            }
-            let empty = hub.is_empty();
-            let d = hub.next_deadline();
-            let schedule = match (d, inner.alarm_at) {
-                (Some(d), Some(a)) if d >= a => None,
-                (Some(d), _) => Some(d),
-                (None, _) => None,
-            };
-            if let Some(d) = schedule {
-                inner.alarm_at = Some(d);
-            }
-            (writes, schedule, empty)
-        };
-        let storage = self.state.storage();
-        if empty {
-            // A gate that has nothing left to host or forward leaves nothing behind.
-            storage.delete_all().await?;
-            return Ok(());
-        }
-        for (k, v) in writes {
-            match v {
-                Some(v) => storage.put(&k, v).await?,
-                None => {
-                    storage.delete(&k).await?;
-                }
-            }
-        }
-        if let Some(d) = deadline {
-            let delay = d.saturating_sub(now_ms()).max(1);
-            storage
-                .set_alarm(std::time::Duration::from_millis(delay))
-                .await?;
-        }
-        Ok(())
+        persist_and_schedule(&self.inner, &self.state.storage()).await
     }
+}
+
+/// Writes what changed and moves the alarm to the next deadline.
+async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Storage) -> Result<()> {
+    let (writes, deadline, empty) = {
+        let mut inner = inner.borrow_mut();
+        let hub = inner.hub.as_mut().expect("configured");
+        let changes = hub.take_changes();
+        let mut writes: Vec<(String, Option<String>)> = Vec::new();
+        for sid in changes.sessions {
+            let v = hub
+                .sessions
+                .get(&sid)
+                .map(|s| serde_json::to_string(s).expect("session"));
+            writes.push((format!("s:{sid}"), v));
+        }
+        if changes.hub {
+            writes.push((
+                "hub".into(),
+                Some(serde_json::to_string(&hub.state).expect("state")),
+            ));
+        }
+        if changes.forwards {
+            writes.push((
+                "forwards".into(),
+                Some(serde_json::to_string(&hub.forwards).expect("forwards")),
+            ));
+        }
+        let empty = hub.is_empty();
+        let d = hub.next_deadline();
+        let schedule = match (d, inner.alarm_at) {
+            (Some(d), Some(a)) if d >= a => None,
+            (Some(d), _) => Some(d),
+            (None, _) => None,
+        };
+        if let Some(d) = schedule {
+            inner.alarm_at = Some(d);
+        }
+        (writes, schedule, empty)
+    };
+    if empty {
+        // A gate that has nothing left to host or forward leaves nothing behind.
+        storage.delete_all().await?;
+        return Ok(());
+    }
+    for (k, v) in writes {
+        match v {
+            Some(v) => storage.put(&k, v).await?,
+            None => {
+                storage.delete(&k).await?;
+            }
+        }
+    }
+    if let Some(d) = deadline {
+        let delay = d.saturating_sub(now_ms()).max(1);
+        storage
+            .set_alarm(std::time::Duration::from_millis(delay))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The mirror's REST calls over `fetch`, bounded so a hung endpoint cannot pile up work.
