@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::auth::{testing::sign, AuthError, JwtSettings};
 use crate::mirror::Op;
+use crate::prompt::Job;
 use crate::protocol::engineio::{Frame, HttpError};
 
 const SECRET: &str = "test-secret";
@@ -75,6 +76,13 @@ fn mirror_ops(actions: &[Action]) -> Vec<Op> {
             _ => None,
         })
         .collect()
+}
+
+fn prompt_job(actions: &[Action]) -> Option<Job> {
+    actions.iter().find_map(|a| match a {
+        Action::Prompt(j) => Some(j.clone()),
+        _ => None,
+    })
 }
 
 fn ws(h: &mut Hub, sid: &str, auth: HttpAuth) {
@@ -325,13 +333,7 @@ fn prompts_are_answered_once_and_bad_ones_keep_the_connection() {
         texts(&a, "s1"),
         [r#"437[{"status":"accepted","requestId":"r1"}]"#]
     );
-    let job = a
-        .iter()
-        .find_map(|x| match x {
-            Action::Prompt(j) => Some(j.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let job = prompt_job(&a).expect("a prompt job");
     assert_eq!(
         (job.prompt.as_str(), job.user.as_deref()),
         ("hi", Some("alice"))
@@ -356,13 +358,7 @@ fn a_prompt_outliving_its_session_goes_to_the_successor() {
     ws(&mut h, "a", HttpAuth::User("alice".into()));
     frame(&mut h, "a", "40");
     let a = frame(&mut h, "a", r#"42["send-prompt",{"prompt":"x"}]"#);
-    let job = a
-        .iter()
-        .find_map(|x| match x {
-            Action::Prompt(j) => Some(j.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let job = prompt_job(&a).expect("a prompt job");
     ws(&mut h, "b", HttpAuth::User("alice".into()));
     frame(&mut h, "b", "40");
     let a = h.prompt_done(&job, Ok("done".into()));

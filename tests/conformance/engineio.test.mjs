@@ -3,12 +3,9 @@
 // `/engine.io/` is the conformance echo endpoint, `/socket.io/` the gateway's own path.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import WebSocket from "ws";
-import { startGateway } from "../support/gateway.mjs";
-import { http, Wire } from "../support/wire.mjs";
+import { sleep } from "../support/client.mjs";
+import { http, Wire, startConformanceGateway, PING_INTERVAL, PING_TIMEOUT } from "../support/wire.mjs";
 
-const PING_INTERVAL = 300;
-const PING_TIMEOUT = 200;
 const MAX_PAYLOAD = 1_000_000;
 /** Extra time allowed for a timer-driven close (the WebSocket pong check runs from an alarm). */
 const SLACK = 1000;
@@ -18,13 +15,9 @@ const PATHS = ["/socket.io/", "/engine.io/"];
 let gw;
 
 before(async () => {
-  gw = await startGateway({
-    vars: { SOCKETIO_CONFORMANCE: "1", PING_INTERVAL_MS: String(PING_INTERVAL), PING_TIMEOUT_MS: String(PING_TIMEOUT) },
-  });
+  gw = await startConformanceGateway();
 });
 after(async () => { await gw?.stop(); });
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ----- HTTP -----
 

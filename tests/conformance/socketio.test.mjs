@@ -3,13 +3,10 @@
 // packets; then the stock client against the same conformance server.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startGateway } from "../support/gateway.mjs";
 import { io } from "socket.io-client";
-import { connect, next } from "../support/client.mjs";
-import { http, Wire } from "../support/wire.mjs";
+import { connect, next, sleep } from "../support/client.mjs";
+import { http, Wire, startConformanceGateway, PING_INTERVAL, PING_TIMEOUT } from "../support/wire.mjs";
 
-const PING_INTERVAL = 300;
-const PING_TIMEOUT = 200;
 const SLACK = 1000;
 const SEP = "\x1e";
 const PATH = "/socket.io/";
@@ -18,13 +15,9 @@ const SID_PAYLOAD = /^\{"sid":"[^"]+"\}$/;
 let gw;
 
 before(async () => {
-  gw = await startGateway({
-    vars: { SOCKETIO_CONFORMANCE: "1", PING_INTERVAL_MS: String(PING_INTERVAL), PING_TIMEOUT_MS: String(PING_TIMEOUT) },
-  });
+  gw = await startConformanceGateway();
 });
 after(async () => { await gw?.stop(); });
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `{"_placeholder":true,"num":n}` for each n. */
 const placeholders = (...nums) => nums.map((num) => JSON.stringify({ _placeholder: true, num })).join(",");

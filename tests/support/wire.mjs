@@ -1,6 +1,18 @@
 // Raw HTTP and WebSocket clients for protocol-level tests.
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import { startGateway } from "./gateway.mjs";
+
+/** The heartbeat the protocol tests run with, as the official suites expect. */
+export const PING_INTERVAL = 300;
+export const PING_TIMEOUT = 200;
+
+/** A gateway in the test-only conformance mode with that heartbeat. */
+export function startConformanceGateway() {
+  return startGateway({
+    vars: { SOCKETIO_CONFORMANCE: "1", PING_INTERVAL_MS: String(PING_INTERVAL), PING_TIMEOUT_MS: String(PING_TIMEOUT) },
+  });
+}
 
 /** A request that resolves with `{ status, headers, body }` or rejects after `timeout` ms. */
 export async function http(url, { method = "GET", body, headers, timeout = 5000 } = {}) {
