@@ -53,20 +53,9 @@ const median = (values) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-/**
- * The gateway's JSON log lines. wrangler wraps console.warn/console.error output in ANSI colour
- * codes even with NO_COLOR set, which the harness's jsonLogs() cannot parse, so strip them first.
- */
-const logLines = (gw) =>
-  gw.logs().replace(/\x1b\[[0-9;]*m/g, "").split("\n").flatMap((l) => {
-    const i = l.indexOf('{"level"');
-    if (i < 0) return [];
-    try { return [JSON.parse(l.slice(i).trim())]; } catch { return []; }
-  });
-
 /** Error lines the gateway logged about the mirror, optionally for one user. */
 const mirrorErrors = (gw, u) =>
-  logLines(gw).filter((l) => l.level === 50 && /redis mirror/i.test(l.msg ?? "") && (u === undefined || l.userId === u));
+  gw.jsonLogs().filter((l) => l.level === 50 && /redis mirror/i.test(l.msg ?? "") && (u === undefined || l.userId === u));
 
 const tail = (gw, n = 2500) => `\n--- gateway log tail ---\n${gw.logs().slice(-n)}`;
 
@@ -298,7 +287,7 @@ describe("faults", () => {
         const logged = await pollUntil(() => mirrorErrors(gw, u), (l) => l.length > 0, { timeoutMs: WRITE_MS });
         assert.ok(logged.ok, `no level-50 redis mirror error for ${u}${tail(gw)}`);
         assert.match(JSON.stringify(logged.value[0]), /401|unauthori[sz]ed/i);
-        assert.ok(!logLines(gw).some((l) => JSON.stringify(l).includes(WRONG)), "the REST token appears in a log line");
+        assert.ok(!gw.jsonLogs().some((l) => JSON.stringify(l).includes(WRONG)), "the REST token appears in a log line");
         assert.deepEqual(await redis.keys(`${keyOf(u)}*`), []);
         assert.ok(s.connected);
       } finally { s.close(); }
