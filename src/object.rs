@@ -93,7 +93,7 @@ impl DurableObject for UserSession {
                     runtime::log(
                         &Line::new(Level::Debug, "restored sessions from storage")
                             .with("sessions", count)
-                            .with_opt("userId", hub.state.owner.as_deref()),
+                            .with_opt("userId", hub.owner()),
                     );
                 }
             }
@@ -260,7 +260,7 @@ impl UserSession {
 
     async fn upgrade(&self, req: Request, sid: &str, origin: Option<&str>) -> Result<Response> {
         // A gate that will hand this session over waits for that, then forwards the upgrade.
-        let is_gate = self.with_hub(|h| h.state.owner.is_none() && !h.settings.conformance);
+        let is_gate = self.with_hub(|h| h.is_gate());
         if is_gate && self.with_hub(|h| h.has_session(sid)) {
             let deadline = now_ms() + HANDOVER_WAIT_MS;
             while now_ms() < deadline && self.with_hub(|h| h.has_session(sid)) {
@@ -367,7 +367,7 @@ impl UserSession {
     }
 
     async fn hand_over(&self, h: Handover) -> Result<()> {
-        let sid = h.session.sid.clone();
+        let sid = h.session.eio.sid.clone();
         let sent = async {
             let stub = user_stub(&self.env, &h.user)?;
             let mut init = RequestInit::new();
@@ -437,16 +437,16 @@ impl UserSession {
                     self.inner
                         .borrow_mut()
                         .adopting
-                        .insert(h.session.sid.clone(), Vec::new());
+                        .insert(h.session.eio.sid.clone(), Vec::new());
                     handovers.push(*h);
                 }
                 Action::Mirror(op) => self.spawn_mirror(op),
                 Action::Prompt(job) => {
                     let response = prompt::echo(&job.prompt);
-                    queue.extend(self.with_hub(|h| h.prompt_done(&job, Ok(response))));
+                    queue.extend(self.with_hub(|h| h.prompt_done(now_ms(), &job, Ok(response))));
                 }
                 Action::Log(line) => {
-                    let owner = self.with_hub(|h| h.state.owner.clone());
+                    let owner = self.with_hub(|h| h.owner().map(str::to_owned));
                     let line = if line.fields.contains_key("userId") {
                         line
                     } else {
@@ -478,7 +478,7 @@ impl UserSession {
             let client = Client::new(&cfg.url, &cfg.token, FetchTransport);
             let mut op = op;
             loop {
-                let result = client.apply(&op).await.map_err(|e| e.to_string());
+                let result = client.apply(&op).await;
                 let actions = {
                     let mut i = inner.borrow_mut();
                     let hub = i.hub.as_mut().expect("configured");
@@ -521,23 +521,14 @@ async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Storage) -> Resu
         let changes = hub.take_changes();
         let mut writes: Vec<(String, Option<String>)> = Vec::new();
         for sid in changes.sessions {
-            let v = hub
-                .sessions
-                .get(&sid)
-                .map(|s| serde_json::to_string(s).expect("session"));
+            let v = hub.session_record(&sid);
             writes.push((format!("s:{sid}"), v));
         }
         if changes.hub {
-            writes.push((
-                "hub".into(),
-                Some(serde_json::to_string(&hub.state).expect("state")),
-            ));
+            writes.push(("hub".into(), Some(hub.state_record())));
         }
         if changes.forwards {
-            writes.push((
-                "forwards".into(),
-                Some(serde_json::to_string(&hub.forwards).expect("forwards")),
-            ));
+            writes.push(("forwards".into(), Some(hub.forwards_record())));
         }
         let empty = hub.is_empty();
         let d = hub.next_deadline();

@@ -12,6 +12,20 @@ pub struct Job {
     pub prompt: String,
 }
 
+/// Why an accepted prompt could not be answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptError {
+    Processing(String),
+}
+
+impl std::fmt::Display for PromptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PromptError::Processing(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Why a `send-prompt` payload was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub &'static str);

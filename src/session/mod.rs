@@ -1,9 +1,113 @@
-//! The per-object session machine: every Engine.IO session a Durable Object hosts, the user's
-//! single current connection, and the Redis mirror plan. Inputs are requests, frames, timers
-//! and results; outputs are [`Action`]s for the shell. No I/O, no clock: `now` is passed in.
+//! The per-object session machine, in layers with one seam each:
+//! - [`engine`]: Engine.IO transport sessions (polling, WebSocket, upgrade, heartbeat);
+//! - [`socketio`]: namespaces, binary reassembly, what a packet means in the connection state;
+//! - [`app`]: what the object does with connections and events; [`gateway`] is the product
+//!   (authentication, prompts), [`conformance`] the reference handlers of the protocol suites;
+//! - [`ownership`]: one connection per user and its Redis mirror; [`gate`]: the handover of a
+//!   session from a gate to its user's object;
+//! - [`core`]: the services the layers share (the outbound emit path, the close path) and
+//!   [`Hub`], which feeds inputs through the layers.
+//!
+//! Inputs are requests, frames, timers and results; outputs are [`Action`]s for the shell. No
+//! I/O, no clock: `now` is passed in.
 
+pub mod app;
+pub mod conformance;
+mod core;
+pub mod engine;
+pub mod gate;
+pub mod gateway;
 mod hub;
+pub mod ownership;
+pub mod reason;
+pub mod socketio;
+pub mod timers;
+
 #[cfg(test)]
 mod tests;
 
-pub use hub::*;
+use serde::{Deserialize, Serialize};
+
+pub use self::core::{Changes, Core};
+pub use engine::{EioSession, Poll, Transport};
+pub use gate::{Forward, Handover};
+pub use hub::Hub;
+pub use ownership::{Current, HubState};
+pub use reason::CloseReason;
+pub use socketio::{HttpAuth, NsSocket, SioSession};
+
+use crate::auth::JwtSettings;
+use crate::config::{Config, Mirror};
+use crate::log::Line;
+use crate::mirror;
+use crate::prompt::Job;
+use crate::protocol::engineio::{Frame, HttpError};
+
+/// Randomness, injected so tests are deterministic.
+pub trait Ids {
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub ping_interval: u64,
+    pub ping_timeout: u64,
+    pub max_payload: u64,
+    pub connect_timeout: u64,
+    pub conformance: bool,
+    pub jwt: JwtSettings,
+    pub mirror_on: bool,
+    pub key_prefix: String,
+    pub key_ttl_secs: u64,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Self {
+        Settings {
+            ping_interval: c.ping_interval_ms,
+            ping_timeout: c.ping_timeout_ms,
+            max_payload: c.max_payload_bytes,
+            connect_timeout: c.connect_timeout_ms,
+            conformance: c.conformance,
+            jwt: c.jwt.clone(),
+            mirror_on: matches!(c.mirror, Mirror::On(_)),
+            key_prefix: c.key_prefix.clone(),
+            key_ttl_secs: c.key_ttl_secs,
+        }
+    }
+}
+
+/// One Engine.IO session as stored: its transport half and, unless it is a bare Engine.IO
+/// session, its Socket.IO half.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub eio: EioSession,
+    pub sio: Option<SioSession>,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Frames for the session's WebSocket.
+    Send {
+        sid: String,
+        frames: Vec<Frame>,
+    },
+    /// Close the session's WebSocket (the probe one too, while upgrading).
+    Close {
+        sid: String,
+        code: u16,
+        reason: String,
+    },
+    /// A waiting long-poll may answer now.
+    Wake {
+        sid: String,
+    },
+    /// Move a session to its user's object, then forward its requests there.
+    Handover(Box<Handover>),
+    Mirror(mirror::Op),
+    Prompt(Job),
+    Log(Line),
+}
+
+/// A request's answer and the actions it caused, which must run whatever the answer.
+pub type Outcome<T> = (Result<T, HttpError>, Vec<Action>);

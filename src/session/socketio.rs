@@ -1,0 +1,307 @@
+//! The Socket.IO v5 layer over Engine.IO messages: each session's sockets by namespace, binary
+//! reassembly, and what an incoming packet means in the connection's state. Encoding for the
+//! way out is [`packets`]; the outbound emit path itself is [`super::Core::send_packet`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::engine::Up;
+use super::timers::{Deadlines, Timer};
+use crate::auth::AuthError;
+use crate::protocol::engineio as eio;
+use crate::protocol::socketio::{self as sio, DecodeError, Decoded, Decoder, Message};
+
+/// What the Worker learnt from a token visible at HTTP level (header or query).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpAuth {
+    /// Verified by the Worker; the request was routed to this user's object.
+    User(String),
+    Failed(AuthError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsSocket {
+    pub nsp: String,
+    pub id: String,
+}
+
+/// The Socket.IO half of a session.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SioSession {
+    pub http_auth: HttpAuth,
+    pub sockets: Vec<NsSocket>,
+    pub user: Option<String>,
+    pub opened_at: u64,
+    #[serde(skip)]
+    decoder: Decoder,
+}
+
+impl SioSession {
+    pub fn socket(&self, nsp: &str) -> Option<&NsSocket> {
+        self.sockets.iter().find(|s| s.nsp == nsp)
+    }
+
+    /// Drops a half-reassembled packet: it stays with the object that received its parts.
+    pub fn detached(mut self) -> Self {
+        self.decoder = Decoder::default();
+        self
+    }
+}
+
+/// An event (or binary event) from a connected socket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub packet: sio::Packet,
+    pub buffers: Vec<Vec<u8>>,
+}
+
+impl Event {
+    pub fn name(&self) -> &str {
+        self.packet.event_parts().map(|(n, _)| n).unwrap_or("")
+    }
+
+    pub fn args(&self) -> &[Value] {
+        self.packet.event_parts().map(|(_, a)| a).unwrap_or(&[])
+    }
+}
+
+/// What a complete Socket.IO packet means for the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Connect(sio::Packet),
+    Disconnect(String),
+    Event(Event),
+    Ack,
+    /// Not allowed in this state (e.g. an event before CONNECT): the connection closes.
+    Invalid,
+}
+
+/// What an Engine.IO message amounted to.
+#[derive(Debug, PartialEq)]
+pub enum Received {
+    /// The session has no Socket.IO layer (a bare Engine.IO session).
+    Bare(Up),
+    /// A binary packet still waits for attachments.
+    Pending,
+    Packet(Incoming),
+}
+
+/// Encodes a packet and its attachments as Engine.IO packets.
+pub fn packets(p: &sio::Packet, buffers: &[Vec<u8>]) -> Vec<eio::Packet> {
+    let mut out = vec![eio::Packet::message(p.encode())];
+    out.extend(buffers.iter().cloned().map(eio::Packet::Binary));
+    out
+}
+
+fn classify(s: &SioSession, msg: Message) -> Incoming {
+    let p = msg.packet;
+    let connected = s.socket(&p.nsp).is_some();
+    match p.kind {
+        sio::Kind::Connect if !connected => Incoming::Connect(p),
+        sio::Kind::Disconnect if connected => Incoming::Disconnect(p.nsp),
+        sio::Kind::Event | sio::Kind::BinaryEvent if connected => Incoming::Event(Event {
+            packet: p,
+            buffers: msg.buffers,
+        }),
+        sio::Kind::Ack | sio::Kind::BinaryAck if connected => Incoming::Ack,
+        _ => Incoming::Invalid,
+    }
+}
+
+#[derive(Default)]
+pub struct SocketIo {
+    sessions: BTreeMap<String, SioSession>,
+    changed: BTreeSet<String>,
+}
+
+impl SocketIo {
+    fn touch(&mut self, sid: &str) {
+        self.changed.insert(sid.to_owned());
+    }
+
+    pub fn take_changed(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.changed)
+    }
+
+    pub fn open(&mut self, now: u64, sid: &str, http_auth: HttpAuth) {
+        let s = SioSession {
+            http_auth,
+            sockets: Vec::new(),
+            user: None,
+            opened_at: now,
+            decoder: Decoder::default(),
+        };
+        self.sessions.insert(sid.to_owned(), s);
+        self.touch(sid);
+    }
+
+    pub fn attach(&mut self, sid: &str, s: SioSession) {
+        self.sessions.insert(sid.to_owned(), s.detached());
+        self.touch(sid);
+    }
+
+    pub fn remove(&mut self, sid: &str) -> Option<SioSession> {
+        self.touch(sid);
+        self.sessions.remove(sid)
+    }
+
+    pub fn get(&self, sid: &str) -> Option<&SioSession> {
+        self.sessions.get(sid)
+    }
+
+    pub fn socket(&self, sid: &str, nsp: &str) -> Option<&NsSocket> {
+        self.sessions.get(sid)?.socket(nsp)
+    }
+
+    /// Decodes one Engine.IO message and says what it means.
+    pub fn receive(&mut self, sid: &str, up: Up) -> Result<Received, DecodeError> {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return Ok(Received::Bare(up));
+        };
+        let decoded = match up {
+            Up::Text(t) => s.decoder.push_text(&t)?,
+            Up::Binary(b) => s.decoder.push_binary(b)?,
+        };
+        Ok(match decoded {
+            Decoded::Pending => Received::Pending,
+            Decoded::Complete(msg) => Received::Packet(classify(s, msg)),
+        })
+    }
+
+    pub fn add_socket(&mut self, sid: &str, nsp: &str, socket_id: &str, user: Option<&str>) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        s.sockets.push(NsSocket {
+            nsp: nsp.to_owned(),
+            id: socket_id.to_owned(),
+        });
+        if let Some(u) = user {
+            s.user = Some(u.to_owned());
+        }
+        self.touch(sid);
+    }
+
+    pub fn remove_socket(&mut self, sid: &str, nsp: &str) {
+        if let Some(s) = self.sessions.get_mut(sid) {
+            s.sockets.retain(|x| x.nsp != nsp);
+            self.touch(sid);
+        }
+    }
+
+    fn awaiting_connect(s: &SioSession) -> bool {
+        s.sockets.is_empty() && s.user.is_none()
+    }
+
+    pub fn deadlines(&self, connect_timeout: u64, d: &mut Deadlines) {
+        for s in self.sessions.values().filter(|s| Self::awaiting_connect(s)) {
+            d.add(Timer::ConnectTimeout, s.opened_at + connect_timeout);
+        }
+    }
+
+    /// Sessions that joined no namespace within `connect_timeout`.
+    pub fn connect_expired(&self, now: u64, connect_timeout: u64) -> Vec<String> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| Self::awaiting_connect(s) && now >= s.opened_at + connect_timeout)
+            .map(|(sid, _)| sid.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer_with(sid: &str) -> SocketIo {
+        let mut l = SocketIo::default();
+        l.open(0, sid, HttpAuth::Failed(AuthError::Missing));
+        l
+    }
+
+    fn text(l: &mut SocketIo, s: &str) -> Received {
+        l.receive("s", Up::Text(s.into())).unwrap()
+    }
+
+    #[test]
+    fn only_connect_is_allowed_before_connect() {
+        let mut l = layer_with("s");
+        assert_eq!(
+            text(&mut l, r#"2["hi"]"#),
+            Received::Packet(Incoming::Invalid)
+        );
+        assert_eq!(text(&mut l, "1"), Received::Packet(Incoming::Invalid));
+        assert!(matches!(
+            text(&mut l, "0"),
+            Received::Packet(Incoming::Connect(_))
+        ));
+    }
+
+    #[test]
+    fn a_connected_namespace_takes_events_and_disconnect() {
+        let mut l = layer_with("s");
+        l.add_socket("s", "/", "id1", Some("u"));
+        let Received::Packet(Incoming::Event(ev)) =
+            text(&mut l, r#"21["send-prompt",{"prompt":"x"}]"#)
+        else {
+            panic!("event expected")
+        };
+        assert_eq!(ev.name(), "send-prompt");
+        assert_eq!(ev.packet.id, Some(1));
+        assert_eq!(
+            text(&mut l, "0"),
+            Received::Packet(Incoming::Invalid),
+            "second CONNECT"
+        );
+        assert_eq!(
+            text(&mut l, "1"),
+            Received::Packet(Incoming::Disconnect("/".into()))
+        );
+        assert_eq!(
+            text(&mut l, "3/custom,1[]"),
+            Received::Packet(Incoming::Invalid)
+        );
+    }
+
+    #[test]
+    fn binary_events_wait_for_their_attachments() {
+        let mut l = layer_with("s");
+        l.add_socket("s", "/", "id1", None);
+        assert_eq!(
+            text(&mut l, r#"51-["up",{"_placeholder":true,"num":0}]"#),
+            Received::Pending
+        );
+        let Ok(Received::Packet(Incoming::Event(ev))) = l.receive("s", Up::Binary(vec![1, 2]))
+        else {
+            panic!("complete event expected")
+        };
+        assert_eq!(ev.buffers, vec![vec![1, 2]]);
+        assert!(
+            l.receive("s", Up::Binary(vec![3])).is_err(),
+            "no attachment expected"
+        );
+    }
+
+    #[test]
+    fn sessions_without_the_layer_pass_messages_through() {
+        let mut l = SocketIo::default();
+        assert_eq!(
+            l.receive("raw", Up::Text("hello".into())).unwrap(),
+            Received::Bare(Up::Text("hello".into()))
+        );
+    }
+
+    #[test]
+    fn connect_timeout_counts_only_sessions_that_never_joined() {
+        let mut l = layer_with("s");
+        l.open(5, "t", HttpAuth::Failed(AuthError::Missing));
+        l.add_socket("t", "/", "id", Some("u"));
+        let mut d = Deadlines::default();
+        l.deadlines(100, &mut d);
+        assert_eq!(d.earliest(), Some((100, Timer::ConnectTimeout)));
+        assert_eq!(l.connect_expired(99, 100), Vec::<String>::new());
+        assert_eq!(l.connect_expired(100, 100), vec!["s".to_string()]);
+    }
+}
