@@ -62,11 +62,18 @@ pub struct Plan {
     next_at: Option<u64>,
     failures: u32,
     seq: u64,
+    /// When the last value written expires in Redis; a delete after that has nothing to do.
+    #[serde(default)]
+    expires_at: Option<u64>,
     #[serde(skip)]
     in_flight: Option<(u64, Option<String>, Option<String>)>,
 }
 
+/// Retries back off from 0.5 s doubling to this cap while an outage is young...
 const MAX_BACKOFF_MS: u64 = 5_000;
+/// ...and after this many failures keep doubling up to the refresh interval, so an endpoint
+/// that stays down does not wake every object every few seconds.
+const FAST_RETRIES: u32 = 12;
 
 impl Plan {
     pub fn new(key: String, ttl_secs: u64) -> Self {
@@ -86,9 +93,11 @@ impl Plan {
         self.converged && self.in_flight.is_none()
     }
 
-    /// After a reload nothing is in flight any more; finish whatever was unfinished.
+    /// After a reload nothing is in flight any more; finish whatever was unfinished, including
+    /// a TTL refresh that was in flight (it left no deadline behind).
     pub fn resume(&mut self, now: u64) {
-        if !self.converged {
+        let lost_refresh = self.desired.is_some() && self.next_at.is_none();
+        if !self.converged || lost_refresh {
             self.next_at = Some(self.next_at.map_or(now, |t| t.min(now)));
         }
     }
@@ -149,11 +158,20 @@ impl Plan {
         if !ok {
             self.failures += 1;
             self.converged = false;
-            let backoff = (250u64 << self.failures.min(5)).min(MAX_BACKOFF_MS);
-            self.next_at = Some(now + backoff);
+            if self.desired.is_none() && self.expires_at.is_some_and(|t| now >= t) {
+                // The key expired on its own: nothing is left to delete.
+                self.stale = None;
+                self.converged = true;
+                self.next_at = None;
+                return None;
+            }
+            self.next_at = Some(now + self.backoff_ms());
             return None;
         }
         self.failures = 0;
+        if desired.is_some() {
+            self.expires_at = Some(now + self.ttl_secs * 1000);
+        }
         if desired == self.desired && (self.desired.is_some() || stale == self.stale) {
             if self.desired.is_none() {
                 self.stale = None;
@@ -163,6 +181,15 @@ impl Plan {
             None
         } else {
             self.issue(now)
+        }
+    }
+
+    fn backoff_ms(&self) -> u64 {
+        let doubled = 250u64 << self.failures.min(24);
+        if self.failures <= FAST_RETRIES {
+            doubled.min(MAX_BACKOFF_MS)
+        } else {
+            doubled.clamp(MAX_BACKOFF_MS, self.refresh_ms().max(MAX_BACKOFF_MS))
         }
     }
 
@@ -563,13 +590,65 @@ mod tests {
         let mut p = plan();
         let mut op = p.set_current(0, Some("a".into())).unwrap();
         let mut now = 0;
-        for _ in 0..20 {
+        for _ in 0..FAST_RETRIES {
             p.done(now, op.seq(), false);
             let t = p.deadline().unwrap();
             assert!(t - now <= MAX_BACKOFF_MS);
             now = t;
             op = p.due(now).unwrap();
         }
+    }
+
+    #[test]
+    fn a_lasting_outage_backs_off_to_the_refresh_interval() {
+        let mut p = plan();
+        let mut op = p.set_current(0, Some("a".into())).unwrap();
+        let mut now = 0;
+        let mut wakes = 0;
+        // One hour of a dead endpoint: a few dozen attempts, not one every 5 s (720).
+        while now < 3_600_000 {
+            p.done(now, op.seq(), false);
+            let t = p.deadline().unwrap();
+            assert!(
+                t - now <= 1_200_000,
+                "never slower than the refresh interval"
+            );
+            now = t;
+            op = p.due(now).unwrap();
+            wakes += 1;
+        }
+        assert!(wakes < 40, "{wakes} attempts");
+        p.done(now, op.seq(), true);
+        assert!(p.is_converged());
+    }
+
+    #[test]
+    fn a_delete_is_dropped_once_the_key_expired_anyway() {
+        let mut p = Plan::new("k".into(), 10);
+        let op = p.set_current(0, Some("a".into())).unwrap();
+        p.done(0, op.seq(), true);
+        let mut del = p.set_current(1_000, None).unwrap();
+        let mut now = 1_000;
+        while now < 10_000 {
+            p.done(now, del.seq(), false);
+            now = p.deadline().expect("retried while the key may live");
+            del = p.due(now).unwrap();
+        }
+        p.done(now, del.seq(), false);
+        assert!(p.is_converged());
+        assert_eq!(p.deadline(), None, "no more wake-ups");
+    }
+
+    #[test]
+    fn a_refresh_in_flight_at_a_restart_still_happens() {
+        let mut p = plan();
+        let op = p.set_current(0, Some("a".into())).unwrap();
+        p.done(1, op.seq(), true);
+        let _refresh_lost = p.due(1 + 1_200_000).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        let mut back: Plan = serde_json::from_str(&json).unwrap();
+        back.resume(1_300_000);
+        assert!(matches!(back.due(1_300_000), Some(Op::Set { .. })));
     }
 
     #[test]
