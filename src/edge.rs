@@ -9,7 +9,15 @@ use crate::config::Config;
 use crate::log::{Level, Line};
 use crate::protocol::engineio::{self as eio, HttpError, OpenInfo};
 use crate::protocol::socketio;
-use crate::runtime::{self, *};
+use crate::shell::clock::now_ms;
+use crate::shell::console::log;
+use crate::shell::env;
+use crate::shell::headers::{
+    self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_RELAY_SID, H_USER, INTERNAL_PREFIX,
+};
+use crate::shell::http::{config_error_response, cors_headers, http_error, is_websocket_upgrade};
+use crate::shell::random::random_bytes;
+use crate::shell::stubs::{user_stub_in, BINDING};
 use crate::sid;
 
 #[event(start)]
@@ -19,7 +27,7 @@ fn start() {
 
 #[event(fetch)]
 pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let config = match runtime::config(&env) {
+    let config = match env::config(&env) {
         Ok(c) => c,
         Err(e) => return config_error_response(&e),
     };
@@ -40,7 +48,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response>
         (Some(o), None) => Some(o.clone()),
         (Some(o), Some(list)) if list.iter().any(|a| a == o) => Some(o.clone()),
         (Some(o), Some(_)) => {
-            runtime::log(&Line::new(Level::Warn, "origin refused").with("origin", o.as_str()));
+            log(&Line::new(Level::Warn, "origin refused").with("origin", o.as_str()));
             return http_error(HttpError::Forbidden, None);
         }
     };
@@ -130,7 +138,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response>
     match http_auth {
         Ok(user) => {
             let stub = user_stub_in(&namespace, &user)?;
-            let user_h = encode_header(&user);
+            let user_h = headers::encode(&user);
             let fwd = forward_request(
                 &req,
                 &url,
@@ -246,7 +254,7 @@ fn relay(
         let _ = headers.set(H_RELAY_SID, &sid);
         let stub = match payload_user {
             Some(Ok(user)) => {
-                let _ = headers.set(H_USER, &encode_header(&user));
+                let _ = headers.set(H_USER, &headers::encode(&user));
                 user_stub_in(&namespace, &user)
             }
             _ => {

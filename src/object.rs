@@ -14,10 +14,16 @@ use crate::config::{Config, ConfigError, Mirror};
 use crate::log::{Level, Line};
 use crate::mirror::{self, Client, HttpRequest};
 use crate::protocol::engineio::{Frame, HttpError};
-use crate::runtime::{self, *};
 use crate::session::{
     Action, Forward, Handover, HttpAuth, Hub, HubState, Poll, Session, Settings, Transport,
 };
+use crate::shell::clock::now_ms;
+use crate::shell::console::log;
+use crate::shell::env;
+use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_RELAY_SID, H_USER};
+use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade, text_response};
+use crate::shell::random::{random_bytes, CryptoIds};
+use crate::shell::stubs::user_stub;
 use crate::{auth::AuthError, prompt, sid};
 
 const ADOPT_PATH: &str = "/__gateway/adopt";
@@ -44,7 +50,7 @@ pub struct UserSession {
 
 impl DurableObject for UserSession {
     fn new(state: State, env: Env) -> Self {
-        let config = runtime::config(&env);
+        let config = env::config(&env);
         let hub = config
             .as_ref()
             .ok()
@@ -90,11 +96,9 @@ impl DurableObject for UserSession {
                 hub.restore(now_ms(), st, sessions, fw);
                 if count > 0 {
                     // Seen after hibernation: the object was evicted and rebuilt from storage.
-                    runtime::log(
-                        &Line::new(Level::Debug, "restored sessions from storage")
-                            .with("sessions", count)
-                            .with_opt("userId", hub.state.owner.as_deref()),
-                    );
+                    log(&Line::new(Level::Debug, "restored sessions from storage")
+                        .with("sessions", count)
+                        .with_opt("userId", hub.state.owner.as_deref()));
                 }
             }
             Ok(())
@@ -113,7 +117,7 @@ impl DurableObject for UserSession {
         let origin = req.headers().get(H_CORS_ORIGIN)?;
         let origin = origin.as_deref();
         if let Some(user) = req.headers().get(H_USER)? {
-            let user = decode_header(&user);
+            let user = headers::decode(&user);
             if !self.with_hub(|h| h.claim_owner(&user)) {
                 return http_error(HttpError::BadRequest, origin);
             }
@@ -212,7 +216,7 @@ impl UserSession {
 
     fn http_auth(req: &Request) -> Result<HttpAuth> {
         if let Some(u) = req.headers().get(H_USER)? {
-            return Ok(HttpAuth::User(decode_header(&u)));
+            return Ok(HttpAuth::User(headers::decode(&u)));
         }
         let code = req.headers().get(H_AUTH)?;
         let err = code.as_deref().and_then(AuthError::from_code);
@@ -379,16 +383,12 @@ impl UserSession {
         .await;
         match &sent {
             Ok(r) if r.status_code() == 200 => {}
-            Ok(r) => runtime::log(
-                &Line::new(Level::Error, "handover refused")
-                    .with("sid", sid.as_str())
-                    .with("status", r.status_code()),
-            ),
-            Err(e) => runtime::log(
-                &Line::new(Level::Error, "handover failed")
-                    .with("sid", sid.as_str())
-                    .with("error", e.to_string()),
-            ),
+            Ok(r) => log(&Line::new(Level::Error, "handover refused")
+                .with("sid", sid.as_str())
+                .with("status", r.status_code())),
+            Err(e) => log(&Line::new(Level::Error, "handover failed")
+                .with("sid", sid.as_str())
+                .with("error", e.to_string())),
         }
         // Whatever happened, requests waiting on this session move on (to the user's object,
         // which answers 400 Session ID unknown if it never got the session).
@@ -452,7 +452,7 @@ impl UserSession {
                     } else {
                         line.with_opt("userId", owner.as_deref())
                     };
-                    runtime::log(&line);
+                    log(&line);
                 }
             }
         }
@@ -485,15 +485,13 @@ impl UserSession {
                     hub.mirror_done(now_ms(), op.seq(), result)
                 };
                 if let Err(e) = persist_and_schedule(&inner, &storage).await {
-                    runtime::log(
-                        &Line::new(Level::Error, "could not store the mirror state")
-                            .with("error", e.to_string()),
-                    );
+                    log(&Line::new(Level::Error, "could not store the mirror state")
+                        .with("error", e.to_string()));
                 }
                 let mut next = None;
                 for a in actions {
                     match a {
-                        Action::Log(l) => runtime::log(&l),
+                        Action::Log(l) => log(&l),
                         Action::Mirror(n) => next = Some(n),
                         _ => {}
                     }
