@@ -4,7 +4,7 @@
 use worker::{Headers, Request, Response, Result};
 
 use crate::config::Config;
-use crate::runtime::now_ms;
+use crate::shell::clock::now_ms;
 
 const CLIENT_BUNDLE: &str = include_str!("../node_modules/socket.io-client/dist/socket.io.min.js");
 const TEST_PAGE: &str = include_str!("../test-websocket-auth.html");

@@ -1,7 +1,7 @@
 //! A Socket.IO-compatible prompt gateway for Cloudflare Workers.
 //!
-//! Everything outside `edge` and `object` is plain Rust without I/O, tested natively; those two
-//! modules are the thin shell over the Workers runtime and exist only on wasm32.
+//! Everything outside `edge`, `object`, `shell` and `assets` is plain Rust without I/O, tested
+//! natively; those modules are the thin shell over the Workers runtime and exist only on wasm32.
 pub mod auth;
 pub mod config;
 pub mod log;
@@ -18,4 +18,4 @@ mod edge;
 #[cfg(target_arch = "wasm32")]
 mod object;
 #[cfg(target_arch = "wasm32")]
-mod runtime;
+mod shell;

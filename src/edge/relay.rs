@@ -1,0 +1,211 @@
+//! The relay for WebSocket-only clients whose token is only in the CONNECT packet: the Worker
+//! answers the Engine.IO handshake itself, reads the CONNECT, verifies its token, opens a
+//! WebSocket to the user's object (or, when the token fails, to a gate that answers the
+//! CONNECT_ERROR) and pipes frames both ways for the life of the connection.
+
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use worker::*;
+
+use super::route::forward_request;
+use crate::auth::{self, AuthError, JwtSettings};
+use crate::config::Config;
+use crate::protocol::engineio::{self as eio, OpenInfo};
+use crate::protocol::socketio;
+use crate::shell::clock::now_ms;
+use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_RELAY_SID, H_USER};
+use crate::shell::random::random_bytes;
+use crate::shell::stubs::{user_stub_in, BINDING};
+use crate::sid;
+
+/// Accepts the client's socket, sends the open packet and leaves the rest to a task that lives
+/// as long as the connection.
+pub(super) fn relay(
+    config: &Config,
+    env: &Env,
+    ctx: &Context,
+    req: &Request,
+    url: &Url,
+    http_err: AuthError,
+    cors: Option<&str>,
+) -> Result<Response> {
+    let namespace = env.durable_object(BINDING)?;
+    let gate = namespace.unique_id()?;
+    let mut random = [0u8; sid::RANDOM_BYTES];
+    random_bytes(&mut random);
+    let sid = sid::encode(&gate.to_string(), &random).ok_or("object id is not hex")?;
+    let pair = WebSocketPair::new()?;
+    let client = pair.server;
+    client.accept()?;
+    let open = OpenInfo {
+        sid: sid.clone(),
+        upgrades: vec![],
+        ping_interval: config.ping_interval_ms,
+        ping_timeout: config.ping_timeout_ms,
+        max_payload: config.max_payload_bytes,
+    }
+    .packet();
+    if let eio::Frame::Text(t) = open.to_frame() {
+        client.send_with_str(t)?;
+    }
+    let base_headers = forward_request(req, url, &[(H_CORS_ORIGIN, cors)], None)?
+        .headers()
+        .clone();
+    let relay = Relay {
+        jwt: config.jwt.clone(),
+        connect_timeout_ms: config.connect_timeout_ms,
+        env: env.clone(),
+        url: url.clone(),
+        gate_hex: gate.to_string(),
+        sid,
+        http_err,
+    };
+    ctx.wait_until(relay.run(client, base_headers));
+    Response::from_websocket(pair.client)
+}
+
+/// What the relay task needs once the handshake was answered.
+struct Relay {
+    jwt: JwtSettings,
+    connect_timeout_ms: u64,
+    env: Env,
+    url: Url,
+    /// The gate the sid names, which hosts the session when the CONNECT's token fails.
+    gate_hex: String,
+    sid: String,
+    /// Why the upgrade request itself was not authenticated.
+    http_err: AuthError,
+}
+
+impl Relay {
+    async fn run(self, client: WebSocket, headers: Headers) {
+        // Registered on the task's first poll, a microtask before any frame can arrive.
+        let Ok(mut client_events) = client.events() else {
+            return;
+        };
+        let Some(first) = self.first_message(&mut client_events, &client).await else {
+            return;
+        };
+        let Some(upstream) = self.open_upstream(&first, &client, headers).await else {
+            return;
+        };
+        let Ok(mut upstream_events) = upstream.events() else {
+            return;
+        };
+        if upstream.accept().is_err() {
+            return;
+        }
+        send_message(&upstream, &first);
+        let to_upstream = pipe(&mut client_events, &upstream);
+        let to_client = pipe(&mut upstream_events, &client);
+        futures_util::pin_mut!(to_upstream, to_client);
+        select(to_upstream, to_client).await;
+        let _ = client.close(Some(1000), Some(""));
+        let _ = upstream.close(Some(1000), Some(""));
+    }
+
+    /// The client's first frame; a client that never sends its CONNECT is dropped after the
+    /// connect timeout.
+    async fn first_message(
+        &self,
+        events: &mut EventStream<'_>,
+        client: &WebSocket,
+    ) -> Option<MessageEvent> {
+        let timeout = Delay::from(std::time::Duration::from_millis(self.connect_timeout_ms));
+        match select(events.next(), timeout).await {
+            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => Some(m),
+            Either::Right(_) => {
+                let _ = client.close(Some(1000), Some("no CONNECT in time"));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// A WebSocket to the object that will own the session, given the client's first frame.
+    async fn open_upstream(
+        &self,
+        first: &MessageEvent,
+        client: &WebSocket,
+        headers: Headers,
+    ) -> Option<WebSocket> {
+        let stub = self.upstream_stub(first, &headers)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let req = Request::new_with_init(self.url.as_str(), &init).ok()?;
+        match stub.fetch_with_request(req).await.map(|r| r.websocket()) {
+            Ok(Some(ws)) => Some(ws),
+            _ => {
+                let _ = client.close(Some(1011), Some("upstream unavailable"));
+                None
+            }
+        }
+    }
+
+    /// The user's object when the CONNECT's token verifies, else the gate; `headers` get what
+    /// that object must know.
+    fn upstream_stub(&self, first: &MessageEvent, headers: &Headers) -> Option<Stub> {
+        let payload_user = first
+            .text()
+            .as_deref()
+            .and_then(connect_token)
+            .map(|t| auth::verify(&t, &self.jwt, now_ms()));
+        let namespace = self.env.durable_object(BINDING).ok()?;
+        let _ = headers.set(H_RELAY_SID, &self.sid);
+        let stub = match payload_user {
+            Some(Ok(user)) => {
+                let _ = headers.set(H_USER, &headers::encode(&user));
+                user_stub_in(&namespace, &user)
+            }
+            _ => {
+                let _ = headers.set(H_AUTH, self.http_err.code());
+                namespace
+                    .id_from_string(&self.gate_hex)
+                    .and_then(|id| id.get_stub())
+            }
+        };
+        stub.ok()
+    }
+}
+
+/// Copies frames from one socket to the other until either side closes.
+async fn pipe(from: &mut EventStream<'_>, to: &WebSocket) {
+    while let Some(ev) = from.next().await {
+        match ev {
+            Ok(WebsocketEvent::Message(m)) => send_message(to, &m),
+            Ok(WebsocketEvent::Close(c)) => {
+                let _ = to.close(Some(sendable(c.code())), Some(c.reason()));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+fn send_message(ws: &WebSocket, m: &MessageEvent) {
+    if let Some(t) = m.text() {
+        let _ = ws.send_with_str(t);
+    } else if let Some(b) = m.bytes() {
+        let _ = ws.send_with_bytes(b);
+    }
+}
+
+/// Codes the runtime refuses to send in a close frame.
+fn sendable(code: u16) -> u16 {
+    match code {
+        1005 | 1006 | 1015 => 1000,
+        c => c,
+    }
+}
+
+/// The auth-payload token of a first frame that is a CONNECT to the main namespace.
+fn connect_token(frame: &str) -> Option<String> {
+    let eio::Packet::Text(eio::Kind::Message, data) = eio::Packet::decode_text(frame).ok()? else {
+        return None;
+    };
+    let p = socketio::Packet::decode(&data).ok()?;
+    if p.kind != socketio::Kind::Connect || p.nsp != "/" {
+        return None;
+    }
+    auth::payload_token(p.data.as_ref()).map(str::to_owned)
+}

@@ -1,0 +1,148 @@
+//! Sending a checked request to its object: a request with a sid goes to the object the sid
+//! names; a handshake goes to the user's object when its header or query token verifies, to the
+//! relay when it is a WebSocket whose token can only be in the CONNECT, and otherwise to a fresh
+//! gate object. Internal headers are stripped from every forwarded request first.
+
+use worker::*;
+
+use super::{relay, Incoming};
+use crate::auth::{self, AuthError};
+use crate::config::Config;
+use crate::protocol::engineio::HttpError;
+use crate::shell::clock::now_ms;
+use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_USER, INTERNAL_PREFIX};
+use crate::shell::http::http_error;
+use crate::shell::stubs::user_stub_in;
+use crate::sid;
+
+/// A request for an existing session, routed from its sid alone.
+pub(super) async fn by_sid(
+    mut inc: Incoming,
+    namespace: &ObjectNamespace,
+    config: &Config,
+) -> Result<Response> {
+    let cors = inc.cors.as_deref();
+    let stub = inc
+        .params
+        .sid
+        .as_deref()
+        .and_then(sid::object_id)
+        .and_then(|hex| namespace.id_from_string(&hex).ok())
+        .and_then(|id| id.get_stub().ok());
+    let Some(stub) = stub else {
+        return http_error(HttpError::UnknownSid, cors);
+    };
+    if inc.params.websocket_without_upgrade() {
+        return http_error(HttpError::BadRequest, cors);
+    }
+    // The body is read here, so the object never holds a half-read client stream.
+    let (body, oversize) = if inc.req.method() == Method::Post {
+        read_body(&mut inc.req, config.max_payload_bytes).await?
+    } else {
+        (None, None)
+    };
+    let fwd = forward_request(
+        &inc.req,
+        &inc.url,
+        &[(H_CORS_ORIGIN, cors), (H_OVERSIZE, oversize)],
+        body,
+    )?;
+    stub.fetch_with_request(fwd).await
+}
+
+/// A polling POST's body, or the oversize mark when it is over `max` bytes (declared or read).
+async fn read_body(req: &mut Request, max: u64) -> Result<(Option<String>, Option<&'static str>)> {
+    let declared = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|l| l.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Ok((None, Some("1")));
+    }
+    let bytes = req.bytes().await.unwrap_or_default();
+    if bytes.len() as u64 > max {
+        return Ok((None, Some("1")));
+    }
+    Ok((Some(String::from_utf8_lossy(&bytes).into_owned()), None))
+}
+
+/// A handshake: to the user's object, the relay, or a gate.
+pub(super) async fn handshake(
+    inc: Incoming,
+    namespace: &ObjectNamespace,
+    config: &Config,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Response> {
+    let cors = inc.cors.as_deref();
+    match http_auth(&inc.req, &inc.url, config)? {
+        Ok(user) => {
+            let stub = user_stub_in(namespace, &user)?;
+            let user_h = headers::encode(&user);
+            let fwd = forward_request(
+                &inc.req,
+                &inc.url,
+                &[(H_USER, Some(&user_h)), (H_CORS_ORIGIN, cors)],
+                None,
+            )?;
+            stub.fetch_with_request(fwd).await
+        }
+        Err(e) if inc.params.upgrade && !config.conformance => {
+            relay::relay(config, env, ctx, &inc.req, &inc.url, e, cors)
+        }
+        Err(e) => {
+            // A gate holds the session until its CONNECT names the user.
+            let stub = namespace.unique_id()?.get_stub()?;
+            let fwd = forward_request(
+                &inc.req,
+                &inc.url,
+                &[(H_AUTH, Some(e.code())), (H_CORS_ORIGIN, cors)],
+                None,
+            )?;
+            stub.fetch_with_request(fwd).await
+        }
+    }
+}
+
+/// The user named by the header or query token, or why there is none.
+fn http_auth(
+    req: &Request,
+    url: &Url,
+    config: &Config,
+) -> Result<std::result::Result<String, AuthError>> {
+    if config.conformance {
+        return Ok(Err(AuthError::Missing));
+    }
+    let token = auth::http_token(req.headers().get("Authorization")?.as_deref(), url);
+    Ok(match token {
+        Some(t) => auth::verify(&t, &config.jwt, now_ms()),
+        None if config.jwt.secret.is_none() => Err(AuthError::Misconfigured),
+        None => Err(AuthError::Missing),
+    })
+}
+
+/// A copy of the client's request without any internal header, plus the ones we set.
+pub(super) fn forward_request(
+    req: &Request,
+    url: &Url,
+    extra: &[(&str, Option<&str>)],
+    body: Option<String>,
+) -> Result<Request> {
+    let headers = Headers::new();
+    for (k, v) in req.headers().entries() {
+        if !k.to_ascii_lowercase().starts_with(INTERNAL_PREFIX) {
+            headers.append(&k, &v)?;
+        }
+    }
+    for (k, v) in extra {
+        if let Some(v) = v {
+            headers.set(k, v)?;
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
+    }
+    Request::new_with_init(url.as_str(), &init)
+}

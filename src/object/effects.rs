@@ -1,0 +1,133 @@
+//! Carrying out the session machine's actions: frames and closes on WebSockets, waking held
+//! polls, handovers, prompts, logs, and the Redis mirror writes, which run in the background
+//! and retry until the machine is satisfied.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use worker::*;
+
+use super::{storage, Inner, UserSession};
+use crate::config::{Config, Mirror};
+use crate::log::{Level, Line};
+use crate::mirror::{self, Client};
+use crate::prompt;
+use crate::protocol::engineio::Frame;
+use crate::session::Action;
+use crate::shell::clock::now_ms;
+use crate::shell::console::log;
+
+use super::upstash::FetchTransport;
+
+impl UserSession {
+    /// Carries out the machine's actions; follow-up actions (prompt results) run too.
+    pub(super) async fn run(&self, actions: Vec<Action>) -> Result<()> {
+        let mut queue = VecDeque::from(actions);
+        let mut handovers = Vec::new();
+        while let Some(a) = queue.pop_front() {
+            match a {
+                Action::Send { sid, frames } => self.send(&sid, &frames),
+                Action::Close { sid, code, reason } => {
+                    for ws in self.state.get_websockets_with_tag(&sid) {
+                        let _ = ws.close(Some(code), Some(reason.as_str()));
+                    }
+                }
+                Action::Wake { sid } => self.wake(&sid),
+                Action::Handover(h) => {
+                    self.inner
+                        .borrow_mut()
+                        .adopting
+                        .insert(h.session.eio.sid.clone(), Vec::new());
+                    handovers.push(*h);
+                }
+                Action::Mirror(op) => self.spawn_mirror(op),
+                Action::Prompt(job) => {
+                    let response = prompt::echo(&job.prompt);
+                    queue.extend(self.with_hub(|h| h.prompt_done(now_ms(), &job, Ok(response))));
+                }
+                Action::Log(line) => self.log_as_owner(line),
+            }
+        }
+        self.persist_and_schedule().await?;
+        for h in handovers {
+            self.hand_over(h).await?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, sid: &str, frames: &[Frame]) {
+        for ws in self.state.get_websockets_with_tag(sid) {
+            for f in frames {
+                let _ = match f {
+                    Frame::Text(t) => ws.send_with_str(t),
+                    Frame::Binary(b) => ws.send_with_bytes(b),
+                };
+            }
+        }
+    }
+
+    /// Logs a line of the machine's, naming this object's user unless the line names one.
+    fn log_as_owner(&self, line: Line) {
+        let owner = self.with_hub(|h| h.owner().map(str::to_owned));
+        let line = if line.fields.contains_key("userId") {
+            line
+        } else {
+            line.with_opt("userId", owner.as_deref())
+        };
+        log(&line);
+    }
+
+    /// Mirror writes run in the background so Redis never delays a connect or a message.
+    fn spawn_mirror(&self, op: mirror::Op) {
+        let cfg = match &self.inner.borrow().config {
+            Ok(Config {
+                mirror: Mirror::On(m),
+                ..
+            }) => m.clone(),
+            _ => return,
+        };
+        let client = Client::new(&cfg.url, &cfg.token, FetchTransport);
+        let fut = mirror_loop(client, self.inner.clone(), self.state.storage(), op);
+        self.state.wait_until(fut);
+    }
+
+    /// See [`storage::persist_and_schedule`].
+    pub(super) async fn persist_and_schedule(&self) -> Result<()> {
+        storage::persist_and_schedule(&self.inner, &self.state.storage()).await
+    }
+}
+
+/// Applies `op`, tells the machine how it went, and goes on with the op it asks for next
+/// (a retry or a newer state) until it asks for none.
+async fn mirror_loop(
+    client: Client<FetchTransport>,
+    inner: Rc<RefCell<Inner>>,
+    storage: Storage,
+    mut op: mirror::Op,
+) {
+    loop {
+        let result = client.apply(&op).await;
+        let actions = {
+            let mut i = inner.borrow_mut();
+            let hub = i.hub.as_mut().expect("configured");
+            hub.mirror_done(now_ms(), op.seq(), result)
+        };
+        if let Err(e) = storage::persist_and_schedule(&inner, &storage).await {
+            log(&Line::new(Level::Error, "could not store the mirror state")
+                .with("error", e.to_string()));
+        }
+        let mut next = None;
+        for a in actions {
+            match a {
+                Action::Log(l) => log(&l),
+                Action::Mirror(n) => next = Some(n),
+                _ => {}
+            }
+        }
+        match next {
+            Some(n) => op = n,
+            None => break,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The Durable Object: one per user (or a short-lived gate). A thin shell that feeds requests,
+//! WebSocket frames and alarms to the session machine and carries out its actions.
+//!
+//! This file holds the object itself and the dispatch of the runtime's callbacks; the work is
+//! done in `open` (handshakes and upgrades), `polling` (long-poll GETs and POSTs), `gate`
+//! (forwarding and handing sessions to their user's object), `effects` (carrying out the
+//! machine's actions, the mirror loop), `storage` (the one place that knows the stored keys)
+//! and `upstash` (the mirror's transport over `fetch`).
+
+mod effects;
+mod gate;
+mod open;
+mod polling;
+mod storage;
+mod upstash;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use wasm_bindgen::JsCast;
+use worker::*;
+
+use crate::config::{Config, ConfigError};
+use crate::log::{Level, Line};
+use crate::protocol::engineio::{Frame, HttpError};
+use crate::session::{Hub, Settings};
+use crate::shell::clock::now_ms;
+use crate::shell::console::log;
+use crate::shell::env;
+use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
+use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade};
+use crate::shell::random::CryptoIds;
+
+struct Inner {
+    hub: Option<Hub>,
+    config: Result<Config, ConfigError>,
+    waiters: HashMap<String, oneshot::Sender<()>>,
+    /// Sessions being handed to their user's object; forwarding waits until that finished.
+    adopting: HashMap<String, Vec<oneshot::Sender<()>>>,
+    alarm_at: Option<u64>,
+}
+
+#[durable_object]
+pub struct UserSession {
+    state: State,
+    env: Env,
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl DurableObject for UserSession {
+    fn new(state: State, env: Env) -> Self {
+        let config = env::config(&env);
+        let hub = config
+            .as_ref()
+            .ok()
+            .map(|c| Hub::new(Settings::from_config(c), Box::new(CryptoIds)));
+        let inner = Rc::new(RefCell::new(Inner {
+            hub,
+            config,
+            waiters: HashMap::new(),
+            adopting: HashMap::new(),
+            alarm_at: None,
+        }));
+        if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
+            // Engine.IO pongs are answered by the runtime without waking the object.
+            state.set_websocket_auto_response(&pair);
+        }
+        let storage = state.storage();
+        let slot = inner.clone();
+        let _init = state.block_concurrency_while(async move {
+            let stored = storage::load(&storage).await?;
+            restore(&slot, stored);
+            Ok(())
+        });
+        UserSession { state, env, inner }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        if let Err(e) = &self.inner.borrow().config {
+            return config_error_response(e);
+        }
+        let url = req.url()?;
+        if url.path() == gate::ADOPT_PATH {
+            return self.adopt(req).await;
+        }
+        let origin = req.headers().get(H_CORS_ORIGIN)?;
+        let origin = origin.as_deref();
+        if let Some(user) = req.headers().get(H_USER)? {
+            let user = headers::decode(&user);
+            if !self.with_hub(|h| h.claim_owner(&user)) {
+                return http_error(HttpError::BadRequest, origin);
+            }
+        }
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let upgrade = is_websocket_upgrade(&req)?;
+        match q.get("sid") {
+            None => self.handshake(&req, upgrade, origin).await,
+            Some(sid) => {
+                if self.with_hub(|h| h.forward_target(sid).is_some()) {
+                    return self.forward(req, sid).await;
+                }
+                if upgrade {
+                    self.upgrade(req, sid, origin).await
+                } else if req.method() == Method::Post {
+                    self.post(req, sid, origin).await
+                } else {
+                    self.poll(req, sid, origin).await
+                }
+            }
+        }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(sid) = self.state.get_tags(&ws).into_iter().next() else {
+            return Ok(());
+        };
+        let frame = match message {
+            WebSocketIncomingMessage::String(s) => Frame::Text(s),
+            WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
+        };
+        let actions = self.with_hub(|h| h.ws_frame(now_ms(), &sid, frame));
+        self.run(actions).await
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        let _ = ws.close(Some(1000), Some(""));
+        self.socket_gone(&ws).await
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
+        self.socket_gone(&ws).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.inner.borrow_mut().alarm_at = None;
+        let now = now_ms();
+        for sid in self.with_hub(|h| h.awaiting_pong()) {
+            if let Some(at) = self.auto_response_time(&sid) {
+                self.with_hub(|h| h.pong_seen(&sid, at));
+            }
+        }
+        let actions = self.with_hub(|h| h.tick(now));
+        self.run(actions).await?;
+        Response::ok("ok")
+    }
+}
+
+/// Gives the machine what storage held when the object was (re)built.
+fn restore(inner: &RefCell<Inner>, stored: storage::Stored) {
+    let mut inner = inner.borrow_mut();
+    let Some(hub) = inner.hub.as_mut() else {
+        return;
+    };
+    let count = stored.sessions.len();
+    hub.restore(now_ms(), stored.hub, stored.sessions, stored.forwards);
+    if count > 0 {
+        // Seen after hibernation: the object was evicted and rebuilt from storage.
+        log(&Line::new(Level::Debug, "restored sessions from storage")
+            .with("sessions", count)
+            .with_opt("userId", hub.owner()));
+    }
+}
+
+impl UserSession {
+    /// Runs `f` on the session machine. The borrow ends before any await.
+    fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
+        let mut inner = self.inner.borrow_mut();
+        f(inner.hub.as_mut().expect("configured"))
+    }
+
+    async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
+        let Some(sid) = self.state.get_tags(ws).into_iter().next() else {
+            return Ok(());
+        };
+        let actions = self.with_hub(|h| h.ws_closed(now_ms(), &sid));
+        self.run(actions).await
+    }
+
+    /// Lets a long-poll waiting on `sid` look again.
+    fn wake(&self, sid: &str) {
+        if let Some(tx) = self.inner.borrow_mut().waiters.remove(sid) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// When the runtime last answered a pong on `sid`'s WebSocket by itself (worker 0.8.7 does
+    /// not expose `getWebSocketAutoResponseTimestamp`, so it is called on the raw state).
+    fn auto_response_time(&self, sid: &str) -> Option<u64> {
+        let ws = self.state.get_websockets_with_tag(sid).into_iter().next()?;
+        let raw: &wasm_bindgen::JsValue = self.state.as_raw().as_ref();
+        let f = js_sys::Reflect::get(raw, &"getWebSocketAutoResponseTimestamp".into()).ok()?;
+        let f: js_sys::Function = f.dyn_into().ok()?;
+        let ws_js: &wasm_bindgen::JsValue = ws.as_ref().as_ref();
+        let v = f.call1(raw, ws_js).ok()?;
+        let d: js_sys::Date = v.dyn_into().ok()?;
+        Some(d.get_time() as u64)
+    }
+}

@@ -1,0 +1,50 @@
+//! HTTP answers shared by the Worker and the object: Engine.IO errors, polling bodies, CORS
+//! headers, the misconfiguration answer, and recognising a WebSocket upgrade.
+
+use worker::{Headers, Request, Response, Result};
+
+use super::console::log;
+use crate::config::ConfigError;
+use crate::log::{Level, Line};
+use crate::protocol::engineio::HttpError;
+
+/// 500 `SERVER_MISCONFIGURED` naming the unusable variable (which is logged).
+pub fn config_error_response(e: &ConfigError) -> Result<Response> {
+    log(&Line::new(Level::Error, format!("configuration error: {e}")).with("var", e.var));
+    let body = serde_json::json!({ "code": "SERVER_MISCONFIGURED", "message": e.to_string() });
+    Ok(Response::from_json(&body)?.with_status(500))
+}
+
+pub fn cors_headers(h: &Headers, origin: Option<&str>) -> Result<()> {
+    if let Some(o) = origin {
+        h.set("Access-Control-Allow-Origin", o)?;
+        h.set("Access-Control-Allow-Credentials", "true")?;
+        h.append("Vary", "Origin")?;
+    }
+    Ok(())
+}
+
+pub fn http_error(e: HttpError, origin: Option<&str>) -> Result<Response> {
+    let h = Headers::new();
+    h.set("Content-Type", e.content_type())?;
+    cors_headers(&h, origin)?;
+    Ok(Response::ok(e.body())?
+        .with_status(e.status())
+        .with_headers(h))
+}
+
+/// A polling response: the body is an Engine.IO payload or `ok`.
+pub fn text_response(body: String, origin: Option<&str>) -> Result<Response> {
+    let h = Headers::new();
+    h.set("Content-Type", "text/plain; charset=UTF-8")?;
+    h.set("Cache-Control", "no-store")?;
+    cors_headers(&h, origin)?;
+    Ok(Response::ok(body)?.with_headers(h))
+}
+
+pub fn is_websocket_upgrade(req: &Request) -> Result<bool> {
+    Ok(req
+        .headers()
+        .get("Upgrade")?
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket")))
+}

@@ -1,0 +1,23 @@
+//! Randomness from the runtime's `crypto.getRandomValues`, and the session machine's id source
+//! built on it.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+pub fn random_bytes(buf: &mut [u8]) {
+    get_random_values(buf);
+}
+
+/// The session machine's ids (socket ids, request ids) from `crypto.getRandomValues`.
+pub struct CryptoIds;
+
+impl crate::session::Ids for CryptoIds {
+    fn fill(&mut self, buf: &mut [u8]) {
+        random_bytes(buf);
+    }
+}
