@@ -44,6 +44,8 @@ pub struct Config {
     pub key_ttl_secs: u64,
     pub conformance: bool,
     pub dev_mode: bool,
+    /// Engine.IO sessions one user's object holds at most; 0 = no cap.
+    pub max_sessions_per_user: u64,
 }
 
 impl Config {
@@ -104,6 +106,7 @@ impl Config {
             key_ttl_secs: num("REDIS_KEY_TTL_SECONDS", 3600, 2, 30 * 86_400)?,
             conformance: flag("SOCKETIO_CONFORMANCE")?,
             dev_mode: flag("GATEWAY_DEV")?,
+            max_sessions_per_user: num("MAX_SESSIONS_PER_USER", 8, 0, 1000)?,
         })
     }
 }

@@ -38,6 +38,17 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// A random URL-safe id (socket ids, request ids).
+/// A short, stable tag for a sid in log lines: enough to follow one session through the logs,
+/// useless for reaching it (the sid itself routes requests, so it never goes into a log).
+pub fn tag(sid: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in sid.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:010x}", h >> 24)
+}
+
 pub fn random_id(bytes: &[u8]) -> String {
     B64URL.encode(bytes)
 }

@@ -91,10 +91,10 @@ impl UserSession {
         match &sent {
             Ok(r) if r.status_code() == 200 => {}
             Ok(r) => log(&Line::new(Level::Error, "handover refused")
-                .with("sid", sid.as_str())
+                .with("sid", crate::sid::tag(&sid))
                 .with("status", r.status_code())),
             Err(e) => log(&Line::new(Level::Error, "handover failed")
-                .with("sid", sid.as_str())
+                .with("sid", crate::sid::tag(&sid))
                 .with("error", e.to_string())),
         }
         // Whatever happened, requests waiting on this session move on (to the user's object,

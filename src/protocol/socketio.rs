@@ -63,6 +63,66 @@ pub enum DecodeError {
     InvalidPayload,
     /// A binary buffer arrived although no binary packet was waiting for it.
     UnexpectedBinary,
+    /// More than [`MAX_ATTACHMENTS`] announced.
+    TooManyAttachments,
+    /// The attachments together exceed [`Limits::max_bytes`].
+    AttachmentsTooLarge,
+    /// JSON whose decoded form would far outgrow its bytes (e.g. a huge array of zeros).
+    PayloadTooComplex,
+}
+
+/// At most this many binary attachments per packet, as the reference parser allows.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// What one packet may cost to decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of all attachments together; also sets the JSON budget (one value per 8 bytes).
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 1_000_000,
+        }
+    }
+}
+
+impl Limits {
+    fn max_json_values(&self) -> usize {
+        (self.max_bytes / 8).max(1024)
+    }
+}
+
+/// Counts the JSON values a text would decode to (separators and containers outside strings),
+/// stopping as soon as `max` is passed, so the check costs one pass and no allocation.
+fn json_values_exceed(s: &str, max: usize) -> bool {
+    let mut n = 1usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    for b in s.bytes() {
+        if in_str {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b',' | b'[' | b'{' => {
+                n += 1;
+                if n > max {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 impl std::fmt::Display for DecodeError {
@@ -73,6 +133,9 @@ impl std::fmt::Display for DecodeError {
             DecodeError::BadAckId => "invalid ack id",
             DecodeError::InvalidPayload => "invalid payload",
             DecodeError::UnexpectedBinary => "got binary data when not reconstructing a packet",
+            DecodeError::TooManyAttachments => "too many attachments",
+            DecodeError::AttachmentsTooLarge => "attachments too large",
+            DecodeError::PayloadTooComplex => "payload too complex",
         })
     }
 }
@@ -154,6 +217,12 @@ impl Packet {
     }
 
     pub fn decode(s: &str) -> Result<Self, DecodeError> {
+        Self::decode_limited(s, &Limits::default())
+    }
+
+    /// Decodes a packet within `limits`: attachment count and JSON size are checked before
+    /// anything is allocated for them.
+    pub fn decode_limited(s: &str, limits: &Limits) -> Result<Self, DecodeError> {
         let b = s.as_bytes();
         let kind = b
             .first()
@@ -171,6 +240,9 @@ impl Packet {
             attachments = digits
                 .parse()
                 .map_err(|_| DecodeError::IllegalAttachments)?;
+            if attachments > MAX_ATTACHMENTS {
+                return Err(DecodeError::TooManyAttachments);
+            }
             i += dash + 1;
         }
 
@@ -197,6 +269,9 @@ impl Packet {
         };
 
         let data = if i < s.len() {
+            if json_values_exceed(&s[i..], limits.max_json_values()) {
+                return Err(DecodeError::PayloadTooComplex);
+            }
             let v: Value =
                 serde_json::from_str(&s[i..]).map_err(|_| DecodeError::InvalidPayload)?;
             if !payload_is_valid(kind, &v) {
@@ -272,6 +347,7 @@ pub enum Decoded {
 #[derive(Debug, Default)]
 pub struct Decoder {
     pending: Option<Message>,
+    pending_bytes: usize,
 }
 
 impl Decoder {
@@ -279,13 +355,13 @@ impl Decoder {
         self.pending.is_some()
     }
 
-    pub fn push_text(&mut self, s: &str) -> Result<Decoded, DecodeError> {
+    pub fn push_text(&mut self, s: &str, limits: &Limits) -> Result<Decoded, DecodeError> {
         if self.pending.is_some() {
             // The reference decoder refuses text while it waits for attachments.
             self.pending = None;
             return Err(DecodeError::IllegalAttachments);
         }
-        let packet = Packet::decode(s)?;
+        let packet = Packet::decode_limited(s, limits)?;
         if packet.kind.is_binary() {
             let max = packet.data.as_ref().and_then(max_placeholder);
             if let Some(max) = max {
@@ -298,6 +374,7 @@ impl Decoder {
                     packet,
                     buffers: Vec::new(),
                 });
+                self.pending_bytes = 0;
                 return Ok(Decoded::Pending);
             }
         }
@@ -307,10 +384,15 @@ impl Decoder {
         }))
     }
 
-    pub fn push_binary(&mut self, data: Vec<u8>) -> Result<Decoded, DecodeError> {
+    pub fn push_binary(&mut self, data: Vec<u8>, limits: &Limits) -> Result<Decoded, DecodeError> {
         let Some(msg) = self.pending.as_mut() else {
             return Err(DecodeError::UnexpectedBinary);
         };
+        self.pending_bytes += data.len();
+        if self.pending_bytes > limits.max_bytes {
+            self.pending = None;
+            return Err(DecodeError::AttachmentsTooLarge);
+        }
         msg.buffers.push(data);
         if msg.buffers.len() == msg.packet.attachments {
             Ok(Decoded::Complete(self.pending.take().expect("pending")))
@@ -324,6 +406,10 @@ impl Decoder {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const L: Limits = Limits {
+        max_bytes: 1_000_000,
+    };
 
     fn round_trip(s: &str) -> Packet {
         let p = Packet::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"));
@@ -414,10 +500,10 @@ mod tests {
     fn reassembles_binary_attachments_in_order() {
         let mut d = Decoder::default();
         let head = r#"52-["bin",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
-        assert_eq!(d.push_text(head), Ok(Decoded::Pending));
+        assert_eq!(d.push_text(head, &L), Ok(Decoded::Pending));
         assert!(d.is_reconstructing());
-        assert_eq!(d.push_binary(vec![1]), Ok(Decoded::Pending));
-        let Ok(Decoded::Complete(msg)) = d.push_binary(vec![2, 3]) else {
+        assert_eq!(d.push_binary(vec![1], &L), Ok(Decoded::Pending));
+        let Ok(Decoded::Complete(msg)) = d.push_binary(vec![2, 3], &L) else {
             panic!("not complete")
         };
         assert_eq!(msg.buffers, vec![vec![1], vec![2, 3]]);
@@ -428,19 +514,22 @@ mod tests {
     #[test]
     fn binary_misuse_is_an_error_not_a_panic() {
         let mut d = Decoder::default();
-        assert_eq!(d.push_binary(vec![1]), Err(DecodeError::UnexpectedBinary));
+        assert_eq!(
+            d.push_binary(vec![1], &L),
+            Err(DecodeError::UnexpectedBinary)
+        );
         // placeholder index beyond the announced count
         assert_eq!(
-            d.push_text(r#"51-["x",{"_placeholder":true,"num":1}]"#),
+            d.push_text(r#"51-["x",{"_placeholder":true,"num":1}]"#, &L),
             Err(DecodeError::IllegalAttachments)
         );
         // text while attachments are awaited
         assert_eq!(
-            d.push_text(r#"51-["x",{"_placeholder":true,"num":0}]"#),
+            d.push_text(r#"51-["x",{"_placeholder":true,"num":0}]"#, &L),
             Ok(Decoded::Pending)
         );
         assert_eq!(
-            d.push_text("2[\"x\"]"),
+            d.push_text("2[\"x\"]", &L),
             Err(DecodeError::IllegalAttachments)
         );
         assert!(!d.is_reconstructing());
@@ -450,8 +539,47 @@ mod tests {
     fn zero_attachment_binary_packet_completes_at_once() {
         let mut d = Decoder::default();
         assert!(matches!(
-            d.push_text(r#"50-["x"]"#),
+            d.push_text(r#"50-["x"]"#, &L),
             Ok(Decoded::Complete(_))
         ));
+    }
+
+    #[test]
+    fn attachments_are_bounded_in_count_and_size() {
+        assert_eq!(
+            Packet::decode(r#"511-["x"]"#),
+            Err(DecodeError::TooManyAttachments)
+        );
+        let small = Limits { max_bytes: 4 };
+        let mut d = Decoder::default();
+        assert_eq!(
+            d.push_text(
+                r#"52-["x",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+                &small
+            ),
+            Ok(Decoded::Pending)
+        );
+        assert_eq!(d.push_binary(vec![0; 3], &small), Ok(Decoded::Pending));
+        assert_eq!(
+            d.push_binary(vec![0; 2], &small),
+            Err(DecodeError::AttachmentsTooLarge)
+        );
+        assert!(!d.is_reconstructing());
+    }
+
+    #[test]
+    fn json_that_would_expand_far_beyond_its_bytes_is_refused() {
+        let limits = Limits {
+            max_bytes: 8 * 2048,
+        };
+        let flat = format!("2[\"x\",[{}0]]", "0,".repeat(5000));
+        assert_eq!(
+            Packet::decode_limited(&flat, &limits),
+            Err(DecodeError::PayloadTooComplex)
+        );
+        // Commas and brackets inside strings cost nothing.
+        let text = format!("2[\"x\",\"{}\"]", ",[{".repeat(5000));
+        assert!(Packet::decode_limited(&text, &limits).is_ok());
+        assert!(Packet::decode_limited(r#"2["x",[0,1,2]]"#, &limits).is_ok());
     }
 }

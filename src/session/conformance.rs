@@ -23,7 +23,7 @@ impl Application for Conformance {
                 Level::Warn,
                 "SOCKETIO_CONFORMANCE is on: authentication is skipped (test-only mode)",
             )
-            .with("sid", sid),
+            .with("sid", crate::sid::tag(sid)),
         );
     }
 

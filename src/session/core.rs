@@ -30,7 +30,17 @@ pub struct Core {
     /// The actions of the input being handled.
     pub(super) fx: Vec<Action>,
     pub(super) ids: Box<dyn Ids>,
+    pub(super) evictions: Evictions,
 }
+
+/// Sessions closed for room since the last log line about it: one line per 10 s at most.
+#[derive(Debug, Default)]
+pub struct Evictions {
+    count: u64,
+    logged_at: u64,
+}
+
+const EVICTION_LOG_MS: u64 = 10_000;
 
 impl Core {
     pub fn settings(&self) -> &Settings {
@@ -111,12 +121,49 @@ impl Core {
         self.send_packet(sid, &sio::Packet::connect_ok(nsp, &socket_id), &[]);
         self.log(
             Line::new(Level::Info, "connected")
-                .with("sid", sid)
+                .with("sid", crate::sid::tag(sid))
                 .with("socketId", socket_id.as_str())
                 .with("nsp", nsp)
                 .with_opt("userId", user),
         );
         socket_id
+    }
+
+    /// Keeps the user's object under `MAX_SESSIONS_PER_USER` before a new session opens: the
+    /// oldest session in no namespace goes, so a returning user is never locked out.
+    pub(super) fn make_room(&mut self) {
+        let max = self.settings.max_sessions;
+        if max == 0 || self.settings.conformance {
+            return;
+        }
+        let live = self.sio.sessions().count() as u64;
+        if live < max {
+            return;
+        }
+        let oldest = self
+            .sio
+            .sessions()
+            .filter(|(_, s)| s.sockets.is_empty())
+            .min_by_key(|(_, s)| s.unjoined_since)
+            .map(|(sid, _)| sid.to_owned());
+        if let Some(sid) = oldest {
+            self.evictions.count += 1;
+            if self.now >= self.evictions.logged_at + EVICTION_LOG_MS {
+                let line = Line::new(
+                    Level::Warn,
+                    "too many sessions for this user; oldest idle closed",
+                )
+                .with("sid", crate::sid::tag(&sid))
+                .with("closedSinceLastLine", self.evictions.count);
+                self.log(line);
+                self.evictions = Evictions {
+                    count: 0,
+                    logged_at: self.now,
+                };
+            }
+            self.close(&sid, CloseReason::TooManySessions);
+            self.release_closed();
+        }
     }
 
     /// Releases the Socket.IO half of every session the engine closed.
@@ -129,7 +176,7 @@ impl Core {
             if !part.sockets.is_empty() {
                 self.log(
                     Line::new(Level::Info, "disconnected")
-                        .with("sid", sid.as_str())
+                        .with("sid", crate::sid::tag(&sid))
                         .with_opt("userId", part.user.as_deref())
                         .with("reason", reason.to_string()),
                 );

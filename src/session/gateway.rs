@@ -39,12 +39,7 @@ pub fn verdict(
     }
 }
 
-fn refusal(core: &mut Core, sid: &str, e: AuthError) -> Connect {
-    core.log(
-        Line::new(Level::Warn, "connection refused")
-            .with("sid", sid)
-            .with("code", e.code()),
-    );
+fn refusal(e: AuthError) -> Connect {
     Connect::Refuse {
         message: e.message().into(),
         data: Some(json!({ "code": e.code() })),
@@ -62,7 +57,7 @@ impl Application for Gateway {
         };
         let user = match verdict(&core.settings().jwt, core.now(), auth, &http) {
             Ok(u) => u,
-            Err(e) => return refusal(core, sid, e),
+            Err(e) => return refusal(e),
         };
         match core.owner() {
             // A gate cannot hand a WebSocket over; the client opens a new connection.
@@ -72,7 +67,7 @@ impl Application for Gateway {
             },
             None => Connect::HandOver { user },
             Some(owner) if owner == user => Connect::Accept { user: Some(user) },
-            Some(_) => refusal(core, sid, AuthError::Mismatch),
+            Some(_) => refusal(AuthError::Mismatch),
         }
     }
 

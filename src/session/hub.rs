@@ -20,6 +20,9 @@ use crate::prompt::{Job, PromptError};
 use crate::protocol::engineio::{self as eio, Frame, HttpError};
 use crate::protocol::socketio as sio;
 
+/// Refused CONNECTs one session may make before it is closed.
+pub const MAX_REFUSED_CONNECTS: u32 = 3;
+
 pub struct Hub {
     core: Core,
     app: Box<dyn Application>,
@@ -37,17 +40,21 @@ impl Hub {
             ping_timeout: settings.ping_timeout,
             max_payload: settings.max_payload,
         });
+        let limits = sio::Limits {
+            max_bytes: usize::try_from(settings.max_payload).unwrap_or(usize::MAX),
+        };
         Hub {
             core: Core {
                 settings,
                 engine,
-                sio: SocketIo::default(),
+                sio: SocketIo::new(limits),
                 gate: Gate::default(),
                 state: HubState::default(),
                 state_changed: false,
                 now: 0,
                 fx: Vec::new(),
                 ids,
+                evictions: Default::default(),
             },
             app,
         }
@@ -181,6 +188,7 @@ impl Hub {
         http_auth: HttpAuth,
     ) -> (eio::Packet, Vec<Action>) {
         let c = self.at(now);
+        c.make_room();
         let open = c.engine.open(now, sid, transport);
         c.sio.open(now, sid, http_auth);
         self.app.opened(&mut self.core, sid);
@@ -369,12 +377,12 @@ impl Hub {
             Incoming::Connect(p) => self.on_connect(sid, p),
             Incoming::Disconnect(nsp) => {
                 let c = &mut self.core;
-                c.sio.remove_socket(sid, &nsp);
+                c.sio.remove_socket(c.now, sid, &nsp);
                 if nsp == "/" && c.release(sid) {
                     let user = c.user_of(sid);
                     c.log(
                         Line::new(Level::Info, "disconnected")
-                            .with("sid", sid)
+                            .with("sid", crate::sid::tag(sid))
                             .with_opt("userId", user.as_deref())
                             .with("reason", "client namespace disconnect"),
                     );
@@ -383,6 +391,32 @@ impl Hub {
             Incoming::Event(ev) => self.app.event(&mut self.core, sid, ev),
             Incoming::Ack => {}
             Incoming::Invalid => self.core.close(sid, CloseReason::InvalidPacket),
+        }
+    }
+
+    /// CONNECT_ERROR, logged once per session; a session that keeps trying is closed.
+    fn refuse(&mut self, sid: &str, nsp: &str, message: &str, data: Option<serde_json::Value>) {
+        let c = &mut self.core;
+        let code = data
+            .as_ref()
+            .and_then(|d| d["code"].as_str())
+            .map(str::to_owned);
+        c.send_packet(sid, &sio::Packet::connect_error(nsp, message, data), &[]);
+        let refusals = c.sio.refused(sid);
+        if refusals == 1 {
+            c.log(
+                Line::new(Level::Warn, "connection refused")
+                    .with("sid", crate::sid::tag(sid))
+                    .with_opt("code", code.as_deref()),
+            );
+        }
+        if refusals >= MAX_REFUSED_CONNECTS {
+            c.log(
+                Line::new(Level::Warn, "too many refused CONNECTs; session closed")
+                    .with("sid", crate::sid::tag(sid))
+                    .with("refusals", refusals),
+            );
+            c.close(sid, CloseReason::TooManyRefusals);
         }
     }
 
@@ -402,10 +436,7 @@ impl Hub {
                 self.app
                     .connected(&mut self.core, sid, &nsp, &socket_id, packet.data);
             }
-            Connect::Refuse { message, data } => {
-                let err = sio::Packet::connect_error(&nsp, &message, data);
-                self.core.send_packet(sid, &err, &[]);
-            }
+            Connect::Refuse { message, data } => self.refuse(sid, &nsp, &message, data),
             Connect::HandOver { user } => self.core.hand_over(sid, user, &packet),
         }
     }

@@ -59,6 +59,7 @@ pub struct Settings {
     pub mirror_on: bool,
     pub key_prefix: String,
     pub key_ttl_secs: u64,
+    pub max_sessions: u64,
 }
 
 impl Settings {
@@ -73,6 +74,7 @@ impl Settings {
             mirror_on: matches!(c.mirror, Mirror::On(_)),
             key_prefix: c.key_prefix.clone(),
             key_ttl_secs: c.key_ttl_secs,
+            max_sessions: c.max_sessions_per_user,
         }
     }
 }

@@ -64,9 +64,9 @@ impl Core {
                 self.send_packet(&prev.sid, &sio::Packet::disconnect("/"), &[]);
                 self.log(
                     Line::new(Level::Info, "replaced by a newer connection")
-                        .with("sid", prev.sid.as_str())
+                        .with("sid", crate::sid::tag(&prev.sid))
                         .with("socketId", prev.socket_id.as_str())
-                        .with("by", sid)
+                        .with("by", crate::sid::tag(sid))
                         .with_opt("userId", self.state.owner.as_deref()),
                 );
                 self.close(&prev.sid, CloseReason::Replaced);

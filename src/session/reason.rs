@@ -31,6 +31,14 @@ pub enum CloseReason {
     InvalidPacket,
     /// A newer connection of the same user took over.
     Replaced,
+    /// Too many refused CONNECTs on one session.
+    TooManyRefusals,
+    /// The user's object holds too many sessions; this one never joined a namespace.
+    TooManySessions,
+    /// A polling session that does not read let its queue outgrow `maxPayload`.
+    QueueOverflow,
+    /// A polling payload with more packets than one batch may carry.
+    TooManyPackets,
 }
 
 /// How the transport is ended.
@@ -46,7 +54,10 @@ impl CloseReason {
     pub fn ending(&self) -> Ending {
         use CloseReason::*;
         match self {
-            ConnectTimeout | ParseError(_) | InvalidPacket | Replaced => Ending::Graceful,
+            ConnectTimeout | ParseError(_) | InvalidPacket | Replaced | TooManyRefusals => {
+                Ending::Graceful
+            }
+            TooManySessions => Ending::Immediate(Some((CLOSE_POLICY, "too many sessions"))),
             TransportClose => Ending::Immediate(None),
             MessageTooBig => Ending::Immediate(Some((CLOSE_TOO_BIG, "Message Too Big"))),
             ClientClose
@@ -54,7 +65,9 @@ impl CloseReason {
             | TransportParseError(_)
             | PayloadTooLarge
             | OverlappingGet
-            | OverlappingPost => Ending::Immediate(Some((CLOSE_NORMAL, ""))),
+            | OverlappingPost
+            | QueueOverflow
+            | TooManyPackets => Ending::Immediate(Some((CLOSE_NORMAL, ""))),
         }
     }
 
@@ -80,6 +93,10 @@ impl fmt::Display for CloseReason {
             ConnectTimeout => f.write_str("no namespace connected in time"),
             InvalidPacket => f.write_str("invalid packet for the connection state"),
             Replaced => f.write_str("replaced"),
+            TooManyRefusals => f.write_str("too many refused CONNECTs"),
+            TooManySessions => f.write_str("too many sessions for this user"),
+            QueueOverflow => f.write_str("outgoing queue over maxPayload"),
+            TooManyPackets => f.write_str("too many packets in one payload"),
         }
     }
 }

@@ -11,7 +11,7 @@ use super::engine::Up;
 use super::timers::{Deadlines, Timer};
 use crate::auth::AuthError;
 use crate::protocol::engineio as eio;
-use crate::protocol::socketio::{self as sio, DecodeError, Decoded, Decoder, Message};
+use crate::protocol::socketio::{self as sio, DecodeError, Decoded, Decoder, Limits, Message};
 
 /// What the Worker learnt from a token visible at HTTP level (header or query).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,11 @@ pub struct SioSession {
     pub http_auth: HttpAuth,
     pub sockets: Vec<NsSocket>,
     pub user: Option<String>,
-    pub opened_at: u64,
+    /// When the session opened, or left its last namespace: the connect timeout runs from here.
+    pub unjoined_since: u64,
+    /// CONNECTs refused on this session so far.
+    #[serde(default)]
+    pub refusals: u32,
     #[serde(skip)]
     decoder: Decoder,
 }
@@ -114,9 +118,33 @@ fn classify(s: &SioSession, msg: Message) -> Incoming {
 pub struct SocketIo {
     sessions: BTreeMap<String, SioSession>,
     changed: BTreeSet<String>,
+    limits: Limits,
 }
 
 impl SocketIo {
+    pub fn new(limits: Limits) -> Self {
+        SocketIo {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    /// Live sessions of this layer, oldest first, with whether they joined a namespace.
+    pub fn sessions(&self) -> impl Iterator<Item = (&str, &SioSession)> {
+        self.sessions.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Counts a refused CONNECT on `sid`; returns how many there were.
+    pub fn refused(&mut self, sid: &str) -> u32 {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return 0;
+        };
+        s.refusals += 1;
+        let n = s.refusals;
+        self.touch(sid);
+        n
+    }
+
     fn touch(&mut self, sid: &str) {
         self.changed.insert(sid.to_owned());
     }
@@ -130,7 +158,8 @@ impl SocketIo {
             http_auth,
             sockets: Vec::new(),
             user: None,
-            opened_at: now,
+            unjoined_since: now,
+            refusals: 0,
             decoder: Decoder::default(),
         };
         self.sessions.insert(sid.to_owned(), s);
@@ -161,8 +190,8 @@ impl SocketIo {
             return Ok(Received::Bare(up));
         };
         let decoded = match up {
-            Up::Text(t) => s.decoder.push_text(&t)?,
-            Up::Binary(b) => s.decoder.push_binary(b)?,
+            Up::Text(t) => s.decoder.push_text(&t, &self.limits)?,
+            Up::Binary(b) => s.decoder.push_binary(b, &self.limits)?,
         };
         Ok(match decoded {
             Decoded::Pending => Received::Pending,
@@ -184,20 +213,24 @@ impl SocketIo {
         self.touch(sid);
     }
 
-    pub fn remove_socket(&mut self, sid: &str, nsp: &str) {
+    pub fn remove_socket(&mut self, now: u64, sid: &str, nsp: &str) {
         if let Some(s) = self.sessions.get_mut(sid) {
             s.sockets.retain(|x| x.nsp != nsp);
+            if s.sockets.is_empty() {
+                s.unjoined_since = now;
+            }
             self.touch(sid);
         }
     }
 
+    /// In no namespace: never joined one, or left every one.
     fn awaiting_connect(s: &SioSession) -> bool {
-        s.sockets.is_empty() && s.user.is_none()
+        s.sockets.is_empty()
     }
 
     pub fn deadlines(&self, connect_timeout: u64, d: &mut Deadlines) {
         for s in self.sessions.values().filter(|s| Self::awaiting_connect(s)) {
-            d.add(Timer::ConnectTimeout, s.opened_at + connect_timeout);
+            d.add(Timer::ConnectTimeout, s.unjoined_since + connect_timeout);
         }
     }
 
@@ -205,7 +238,7 @@ impl SocketIo {
     pub fn connect_expired(&self, now: u64, connect_timeout: u64) -> Vec<String> {
         self.sessions
             .iter()
-            .filter(|(_, s)| Self::awaiting_connect(s) && now >= s.opened_at + connect_timeout)
+            .filter(|(_, s)| Self::awaiting_connect(s) && now >= s.unjoined_since + connect_timeout)
             .map(|(sid, _)| sid.clone())
             .collect()
     }
@@ -291,6 +324,16 @@ mod tests {
             l.receive("raw", Up::Text("hello".into())).unwrap(),
             Received::Bare(Up::Text("hello".into()))
         );
+    }
+
+    #[test]
+    fn a_session_that_left_every_namespace_times_out_like_a_new_one() {
+        let mut l = layer_with("s");
+        l.add_socket("s", "/", "id", Some("u"));
+        assert!(l.connect_expired(1_000, 100).is_empty());
+        l.remove_socket(500, "s", "/");
+        assert!(l.connect_expired(599, 100).is_empty());
+        assert_eq!(l.connect_expired(600, 100), vec!["s".to_string()]);
     }
 
     #[test]

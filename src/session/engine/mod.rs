@@ -14,6 +14,7 @@ use super::reason::{CloseReason, Ending, CLOSE_NORMAL};
 use super::timers::{Deadlines, Timer};
 use super::Action;
 
+use crate::log::{Level, Line};
 use crate::protocol::engineio::{self as eio, OpenInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,9 @@ pub struct EioSession {
     pub queue: Vec<String>,
     /// Server-side close in progress on polling: the queue ends with a close packet.
     pub closing: bool,
+    /// Bytes in `queue`, kept as it changes (recounted when a session is attached).
+    #[serde(skip)]
+    queued_bytes: usize,
     #[serde(skip)]
     poll_waiting: bool,
     #[serde(skip)]
@@ -66,11 +70,17 @@ pub struct EioSession {
 impl EioSession {
     /// Clears what only meant something to the requests of the object it leaves.
     pub fn detached(mut self) -> Self {
+        self.queued_bytes = self.queue.iter().map(|r| r.len() + 1).sum();
         self.poll_waiting = false;
         self.post_active = false;
         self
     }
 }
+
+/// The outgoing queue may always hold this much, whatever `maxPayload` is.
+const MIN_QUEUE_BYTES: u64 = 64 * 1024;
+/// At most this many packets in one polling payload.
+pub const MAX_PACKETS_PER_PAYLOAD: usize = 1000;
 
 pub struct Engine {
     settings: EngineSettings,
@@ -180,6 +190,7 @@ impl Engine {
             ping_sent_at: None,
             next_ping_at: now + self.settings.ping_interval,
             queue: Vec::new(),
+            queued_bytes: 0,
             closing: false,
             poll_waiting: false,
             post_active: false,
@@ -286,11 +297,30 @@ impl Engine {
 
     // ----- output -----
 
+    /// Queues packets for the next GET. A client that does not read cannot make the queue
+    /// grow past `maxPayload`: the session ends instead.
     fn enqueue(&mut self, sid: &str, packets: Vec<eio::Packet>, fx: &mut Vec<Action>) {
         let s = self.sessions.get_mut(sid).expect("session");
-        s.queue.extend(packets.iter().map(eio::Packet::to_polling));
+        for p in &packets {
+            let record = p.to_polling();
+            s.queued_bytes += record.len() + 1;
+            s.queue.push(record);
+        }
+        let queued = s.queued_bytes;
         self.touch(sid);
         fx.push(wake(sid));
+        if queued as u64 > self.settings.max_payload.max(MIN_QUEUE_BYTES) {
+            fx.push(Action::Log(
+                Line::new(
+                    Level::Warn,
+                    "outgoing queue over maxPayload; session closed",
+                )
+                .with("sid", crate::sid::tag(sid))
+                .with("queuedBytes", queued),
+            ));
+            // An immediate end: no linger, so no clock is needed.
+            self.close(0, sid, CloseReason::QueueOverflow, fx);
+        }
     }
 
     /// Sends packets on whichever transport the session is on now.

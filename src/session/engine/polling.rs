@@ -1,7 +1,8 @@
 //! Engine.IO over HTTP long-polling: the held GET, the POST of a payload, overlap and size
 //! rules as the reference server has them.
 
-use super::{wake, EioSession, Engine, Poll, Transport};
+use super::{wake, EioSession, Engine, Poll, Transport, MAX_PACKETS_PER_PAYLOAD};
+use crate::log::{Level, Line};
 use crate::protocol::engineio::{self as eio, HttpError};
 use crate::session::{Action, CloseReason};
 
@@ -55,6 +56,7 @@ impl Engine {
         if !s.queue.is_empty() {
             let body = s.queue.join("\u{1e}");
             s.queue.clear();
+            s.queued_bytes = 0;
             return body;
         }
         self.sessions.remove(sid);
@@ -109,6 +111,17 @@ impl Engine {
         }
         if body.len() as u64 > self.settings.max_payload {
             self.post_too_large(now, sid, fx)?;
+        }
+        if body.matches(eio::RECORD_SEPARATOR).count() >= MAX_PACKETS_PER_PAYLOAD {
+            fx.push(Action::Log(
+                Line::new(
+                    Level::Warn,
+                    "polling payload with too many packets; session closed",
+                )
+                .with("sid", crate::sid::tag(sid)),
+            ));
+            self.close(now, sid, CloseReason::TooManyPackets, fx);
+            return Ok(Vec::new());
         }
         match eio::decode_payload(body) {
             Ok(packets) => Ok(packets),

@@ -77,6 +77,7 @@ impl Engine {
         let s = self.sessions.get_mut(sid).expect("session");
         s.upgrading = false;
         s.transport = Transport::WebSocket;
+        s.queued_bytes = 0;
         let pending: Vec<Frame> = s
             .queue
             .drain(..)
@@ -101,7 +102,7 @@ impl Engine {
             });
         }
         fx.push(Action::Log(
-            Line::new(Level::Debug, "upgraded to websocket").with("sid", sid),
+            Line::new(Level::Debug, "upgraded to websocket").with("sid", crate::sid::tag(sid)),
         ));
     }
 

@@ -110,3 +110,49 @@ fn an_unparseable_post_ends_the_session_at_once_and_releases_the_waiting_get() {
     assert_eq!(h.poll_resume("p").as_deref(), Some("1"));
     assert_eq!(h.poll_begin(T0, "p").0.unwrap_err(), HttpError::UnknownSid);
 }
+
+#[test]
+fn a_polling_client_that_never_reads_is_closed_at_the_queue_cap() {
+    let mut h = polling_connected_and_waiting();
+    // The waiting GET took nothing yet; answer it so the queue fills from here.
+    let _ = h.poll_resume("p");
+    h.post_begin(T0, "p").0.unwrap();
+    let big = format!(r#"42["send-prompt",{{"prompt":"{}"}}]"#, "x".repeat(60_000));
+    let mut closed_at = None;
+    for i in 0..40 {
+        let body = big.clone();
+        let (_, a) = h.post(T0 + i, "p", &body);
+        for job in a.iter().filter_map(|x| match x {
+            Action::Prompt(j) => Some(j.clone()),
+            _ => None,
+        }) {
+            h.prompt_done(T0 + i, &job, Ok("y".repeat(60_000)));
+        }
+        if !h.has_session("p") {
+            closed_at = Some(i);
+            break;
+        }
+        h.post_begin(T0 + i, "p").0.unwrap();
+    }
+    let n = closed_at.expect("the session ended");
+    assert!(
+        (5..=20).contains(&n),
+        "closed after {n} unread answers of 60 KB"
+    );
+}
+
+#[test]
+fn a_payload_with_too_many_packets_ends_the_session() {
+    let mut h = hub_for(Some("alice"), settings());
+    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
+    h.post_begin(T0, "p").0.unwrap();
+    let (r, a) = h.post(T0, "p", &vec!["3"; 1001].join("\u{1e}"));
+    assert_eq!(r, Ok(()));
+    assert!(a.iter().any(|x| matches!(x, Action::Log(_))));
+    assert!(!h.has_session("p"));
+    // 1000 packets are fine
+    h.open(T0, "q", Transport::Polling, HttpAuth::User("alice".into()));
+    h.post_begin(T0, "q").0.unwrap();
+    h.post(T0, "q", &vec!["3"; 1000].join("\u{1e}")).0.unwrap();
+    assert!(h.has_session("q"));
+}

@@ -35,6 +35,7 @@ fn settings() -> Settings {
         mirror_on: true,
         key_prefix: "ws:user:connection:".into(),
         key_ttl_secs: 3600,
+        max_sessions: 8,
     }
 }
 

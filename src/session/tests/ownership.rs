@@ -103,3 +103,52 @@ fn a_kicked_polling_client_gets_its_packets_before_the_close() {
         HttpError::UnknownSid
     );
 }
+
+#[test]
+fn a_ninth_session_closes_the_oldest_idle_one_never_the_connected_one() {
+    let mut h = hub_for(Some("alice"), settings());
+    ws(&mut h, "live", HttpAuth::User("alice".into()));
+    frame(&mut h, "live", "40");
+    for i in 0..7 {
+        h.open(
+            T0 + 1 + i,
+            &format!("idle{i}"),
+            Transport::Polling,
+            HttpAuth::User("alice".into()),
+        );
+    }
+    let (_, a) = h.open(
+        T0 + 10,
+        "new",
+        Transport::Polling,
+        HttpAuth::User("alice".into()),
+    );
+    assert!(!h.has_session("idle0"), "the oldest idle session went");
+    assert!(h.has_session("idle1") && h.has_session("live") && h.has_session("new"));
+    assert!(a.iter().any(|x| matches!(x, Action::Log(_))));
+    // Forty more handshakes log nothing more within ten seconds.
+    let mut lines = 0;
+    for i in 0..40 {
+        let (_, a) = h.open(
+            T0 + 11 + i,
+            &format!("x{i}"),
+            Transport::Polling,
+            HttpAuth::User("alice".into()),
+        );
+        lines += a.iter().filter(|x| matches!(x, Action::Log(_))).count();
+    }
+    assert_eq!(lines, 0);
+    assert!(h.has_session("live"), "the connected session stays");
+    assert_eq!(h.current().unwrap().sid, "live");
+}
+
+#[test]
+fn a_session_that_left_every_namespace_closes_after_the_connect_timeout() {
+    let mut h = hub_for(Some("alice"), settings());
+    ws(&mut h, "s1", HttpAuth::User("alice".into()));
+    frame(&mut h, "s1", "40");
+    frame(&mut h, "s1", "41");
+    assert!(h.current().is_none());
+    assert!(!closed(&h.tick(T0 + 40_000), "s1"));
+    assert!(closed(&h.tick(T0 + 1 + 45_000), "s1"));
+}
