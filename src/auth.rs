@@ -151,6 +151,34 @@ pub fn http_token(authorization: Option<&str>, url: &url::Url) -> Option<String>
         .map(|(_, v)| v.into_owned())
 }
 
+/// The user named by the tokens visible at HTTP level. When a request carries both a header and
+/// a query token, both must verify and name the same user.
+pub fn verify_http(
+    authorization: Option<&str>,
+    url: &url::Url,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Option<Result<String, AuthError>> {
+    let header = authorization.and_then(bearer);
+    let query = url
+        .query_pairs()
+        .find(|(k, v)| k == "token" && !v.is_empty())
+        .map(|(_, v)| v.into_owned());
+    match (header, query) {
+        (None, None) => None,
+        (Some(t), None) => Some(verify(t, settings, now_ms)),
+        (None, Some(t)) => Some(verify(&t, settings, now_ms)),
+        (Some(h), Some(q)) => Some(verify(h, settings, now_ms).and_then(|hu| {
+            let qu = verify(&q, settings, now_ms)?;
+            if hu == qu {
+                Ok(hu)
+            } else {
+                Err(AuthError::Mismatch)
+            }
+        })),
+    }
+}
+
 /// The token carried by a Socket.IO CONNECT auth payload (`{ token }`).
 pub fn payload_token(auth: Option<&serde_json::Value>) -> Option<&str> {
     auth?.get("token")?.as_str()
@@ -343,5 +371,42 @@ mod tests {
         assert_eq!(payload_token(Some(&json!({"token": "p"}))), Some("p"));
         assert_eq!(payload_token(Some(&json!({"token": 1}))), None);
         assert_eq!(payload_token(None), None);
+    }
+}
+
+#[cfg(test)]
+mod http_token_tests {
+    use super::testing::sign;
+    use super::*;
+
+    #[test]
+    fn header_and_query_tokens_must_name_the_same_user() {
+        let jwt = JwtSettings {
+            secret: Some("k".into()),
+            leeway_secs: 0,
+            ..Default::default()
+        };
+        let now = 1_800_000_000_000;
+        let tok = |sub: &str| sign("k", serde_json::json!({"sub": sub, "exp": now / 1000 + 60}));
+        let url = |t: &str| url::Url::parse(&format!("http://x/socket.io/?token={t}")).unwrap();
+        let bare = url::Url::parse("http://x/socket.io/").unwrap();
+        let alice = format!("Bearer {}", tok("alice"));
+        assert_eq!(verify_http(None, &bare, &jwt, now), None);
+        assert_eq!(
+            verify_http(Some(&alice), &bare, &jwt, now),
+            Some(Ok("alice".into()))
+        );
+        assert_eq!(
+            verify_http(Some(&alice), &url(&tok("alice")), &jwt, now),
+            Some(Ok("alice".into()))
+        );
+        assert_eq!(
+            verify_http(Some(&alice), &url(&tok("bob")), &jwt, now),
+            Some(Err(AuthError::Mismatch))
+        );
+        assert_eq!(
+            verify_http(Some(&alice), &url("junk"), &jwt, now),
+            Some(Err(AuthError::Invalid))
+        );
     }
 }

@@ -46,6 +46,8 @@ pub struct Config {
     pub dev_mode: bool,
     /// Engine.IO sessions one user's object holds at most; 0 = no cap.
     pub max_sessions_per_user: u64,
+    /// Handshakes without a token visible at HTTP level, per client address and 10 s; 0 = off.
+    pub handshake_limit_per_10s: u64,
 }
 
 impl Config {
@@ -107,6 +109,7 @@ impl Config {
             conformance: flag("SOCKETIO_CONFORMANCE")?,
             dev_mode: flag("GATEWAY_DEV")?,
             max_sessions_per_user: num("MAX_SESSIONS_PER_USER", 8, 0, 1000)?,
+            handshake_limit_per_10s: num("HANDSHAKE_LIMIT_PER_10S", 100, 0, 1_000_000)?,
         })
     }
 }

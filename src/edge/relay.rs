@@ -7,7 +7,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::*;
 
-use super::route::forward_request;
+use super::route::{forward_request, without_token};
 use crate::auth::{self, AuthError, JwtSettings};
 use crate::config::Config;
 use crate::protocol::engineio::{self as eio, OpenInfo};
@@ -54,8 +54,9 @@ pub(super) fn relay(
     let relay = Relay {
         jwt: config.jwt.clone(),
         connect_timeout_ms: config.connect_timeout_ms,
+        max_payload: config.max_payload_bytes,
         env: env.clone(),
-        url: url.clone(),
+        url: without_token(url),
         gate_hex: gate.to_string(),
         sid,
         http_err,
@@ -68,6 +69,7 @@ pub(super) fn relay(
 struct Relay {
     jwt: JwtSettings,
     connect_timeout_ms: u64,
+    max_payload: u64,
     env: Env,
     url: Url,
     /// The gate the sid names, which hosts the session when the CONNECT's token fails.
@@ -113,7 +115,15 @@ impl Relay {
     ) -> Option<MessageEvent> {
         let timeout = Delay::from(std::time::Duration::from_millis(self.connect_timeout_ms));
         match select(events.next(), timeout).await {
-            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => Some(m),
+            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => {
+                let len = m.text().map(|t| t.len()).or(m.bytes().map(|b| b.len()));
+                if len.unwrap_or(0) as u64 > self.max_payload {
+                    // Refused before anything parses it.
+                    let _ = client.close(Some(1009), Some("Message Too Big"));
+                    return None;
+                }
+                Some(m)
+            }
             Either::Right(_) => {
                 let _ = client.close(Some(1000), Some("no CONNECT in time"));
                 None

@@ -3,15 +3,19 @@
 //! relay when it is a WebSocket whose token can only be in the CONNECT, and otherwise to a fresh
 //! gate object. Internal headers are stripped from every forwarded request first.
 
+use std::cell::RefCell;
+
+use futures_util::StreamExt;
 use worker::*;
 
 use super::{relay, Incoming};
 use crate::auth::{self, AuthError};
 use crate::config::Config;
 use crate::protocol::engineio::HttpError;
+use crate::ratelimit::WindowLimiter;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_USER, INTERNAL_PREFIX};
-use crate::shell::http::http_error;
+use crate::shell::http::{cors_headers, http_error};
 use crate::shell::stubs::user_stub_in;
 use crate::sid;
 
@@ -50,7 +54,9 @@ pub(super) async fn by_sid(
     stub.fetch_with_request(fwd).await
 }
 
-/// A polling POST's body, or the oversize mark when it is over `max` bytes (declared or read).
+/// A polling POST's body, or the oversize mark when it is over `max` bytes. The body is read as
+/// a stream and reading stops at `max` + 1 bytes, whatever `Content-Length` says (or without
+/// one), so a client cannot make the Worker buffer more than one payload.
 async fn read_body(req: &mut Request, max: u64) -> Result<(Option<String>, Option<&'static str>)> {
     let declared = req
         .headers()
@@ -59,9 +65,15 @@ async fn read_body(req: &mut Request, max: u64) -> Result<(Option<String>, Optio
     if declared.is_some_and(|len| len > max) {
         return Ok((None, Some("1")));
     }
-    let bytes = req.bytes().await.unwrap_or_default();
-    if bytes.len() as u64 > max {
-        return Ok((None, Some("1")));
+    let mut bytes = Vec::new();
+    if let Ok(mut stream) = req.stream() {
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else { break };
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Ok((None, Some("1")));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
     }
     Ok((Some(String::from_utf8_lossy(&bytes).into_owned()), None))
 }
@@ -87,10 +99,15 @@ pub(super) async fn handshake(
             )?;
             stub.fetch_with_request(fwd).await
         }
-        Err(e) if inc.params.upgrade && !config.conformance => {
-            relay::relay(config, env, ctx, &inc.req, &inc.url, e, cors)
-        }
         Err(e) => {
+            if !config.conformance {
+                if let Some(wait) = limited(&inc.req, config)? {
+                    return too_many_handshakes(wait, cors);
+                }
+                if inc.params.upgrade {
+                    return relay::relay(config, env, ctx, &inc.req, &inc.url, e, cors);
+                }
+            }
             // A gate holds the session until its CONNECT names the user.
             let stub = namespace.unique_id()?.get_stub()?;
             let fwd = forward_request(
@@ -113,12 +130,66 @@ fn http_auth(
     if config.conformance {
         return Ok(Err(AuthError::Missing));
     }
-    let token = auth::http_token(req.headers().get("Authorization")?.as_deref(), url);
-    Ok(match token {
-        Some(t) => auth::verify(&t, &config.jwt, now_ms()),
-        None if config.jwt.secret.is_none() => Err(AuthError::Misconfigured),
-        None => Err(AuthError::Missing),
-    })
+    let authorization = req.headers().get("Authorization")?;
+    Ok(
+        match auth::verify_http(authorization.as_deref(), url, &config.jwt, now_ms()) {
+            Some(verdict) => verdict,
+            None if config.jwt.secret.is_none() => Err(AuthError::Misconfigured),
+            None => Err(AuthError::Missing),
+        },
+    )
+}
+
+thread_local! {
+    static HANDSHAKES: RefCell<Option<WindowLimiter>> = const { RefCell::new(None) };
+}
+
+/// Addresses this isolate remembers per 10 s window.
+const LIMITER_KEYS: usize = 10_000;
+
+/// Counts a handshake whose token is not visible at HTTP level (it costs a gate or a relay
+/// before any token is checked) against its client address: `Some(ms)` when over the limit.
+fn limited(req: &Request, config: &Config) -> Result<Option<u64>> {
+    let addr = req
+        .headers()
+        .get("CF-Connecting-IP")?
+        .unwrap_or_else(|| "unknown".into());
+    let limit = config.handshake_limit_per_10s;
+    Ok(HANDSHAKES.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let limiter = slot.get_or_insert_with(|| WindowLimiter::new(10_000, limit, LIMITER_KEYS));
+        limiter.check(&addr, now_ms()).err()
+    }))
+}
+
+/// 429 `RATE_LIMITED` with `Retry-After`.
+fn too_many_handshakes(wait_ms: u64, cors: Option<&str>) -> Result<Response> {
+    let body = serde_json::json!({
+        "code": "RATE_LIMITED",
+        "message": "Too many handshakes from this address; retry later",
+    });
+    let h = Headers::new();
+    h.set("Content-Type", "application/json")?;
+    h.set("Retry-After", &wait_ms.div_ceil(1000).max(1).to_string())?;
+    cors_headers(&h, cors)?;
+    Ok(Response::ok(body.to_string())?
+        .with_status(429)
+        .with_headers(h))
+}
+
+/// The URL without its `token` parameter: a token never travels further than the Worker.
+pub(super) fn without_token(url: &Url) -> Url {
+    if !url.query_pairs().any(|(k, _)| k == "token") {
+        return url.clone();
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "token")
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut().clear().extend_pairs(kept);
+    out
 }
 
 /// A copy of the client's request without any internal header, plus the ones we set.
@@ -144,5 +215,5 @@ pub(super) fn forward_request(
     if let Some(b) = body {
         init.with_body(Some(b.into()));
     }
-    Request::new_with_init(url.as_str(), &init)
+    Request::new_with_init(without_token(url).as_str(), &init)
 }

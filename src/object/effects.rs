@@ -94,7 +94,29 @@ impl UserSession {
 
     /// See [`storage::persist_and_schedule`].
     pub(super) async fn persist_and_schedule(&self) -> Result<()> {
-        storage::persist_and_schedule(&self.inner, &self.state.storage()).await
+        let written = storage::persist_and_schedule(&self.inner, &self.state.storage()).await;
+        if written.is_err() {
+            self.retry_persist();
+        }
+        written
+    }
+
+    /// A failed write is tried again in the background (1, 2, 4, 8, 16 s), so an object whose
+    /// write failed is not left without its state or its alarm until the next request.
+    fn retry_persist(&self) {
+        let inner = self.inner.clone();
+        let storage = self.state.storage();
+        self.state.wait_until(async move {
+            for attempt in 0..5u32 {
+                Delay::from(std::time::Duration::from_millis(1000 << attempt)).await;
+                if storage::persist_and_schedule(&inner, &storage)
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+        });
     }
 }
 

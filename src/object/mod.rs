@@ -39,7 +39,12 @@ struct Inner {
     waiters: HashMap<String, oneshot::Sender<()>>,
     /// Sessions being handed to their user's object; forwarding waits until that finished.
     adopting: HashMap<String, Vec<oneshot::Sender<()>>>,
+    /// The alarm as last set successfully.
     alarm_at: Option<u64>,
+    /// Storage writes that failed, retried with the next write.
+    unwritten: Vec<(String, Option<String>)>,
+    /// Storage holds something of this object (a volatile gate has written nothing yet).
+    persisted: bool,
 }
 
 #[durable_object]
@@ -62,6 +67,8 @@ impl DurableObject for UserSession {
             waiters: HashMap::new(),
             adopting: HashMap::new(),
             alarm_at: None,
+            unwritten: Vec::new(),
+            persisted: true,
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
             // Engine.IO pongs are answered by the runtime without waking the object.
@@ -81,6 +88,7 @@ impl DurableObject for UserSession {
         if let Err(e) = &self.inner.borrow().config {
             return config_error_response(e);
         }
+        self.catch_up().await?;
         let url = req.url()?;
         if url.path() == gate::ADOPT_PATH {
             return self.adopt(req).await;
@@ -120,6 +128,7 @@ impl DurableObject for UserSession {
         let Some(sid) = self.state.get_tags(&ws).into_iter().next() else {
             return Ok(());
         };
+        self.catch_up().await?;
         let frame = match message {
             WebSocketIncomingMessage::String(s) => Frame::Text(s),
             WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
@@ -145,14 +154,7 @@ impl DurableObject for UserSession {
 
     async fn alarm(&self) -> Result<Response> {
         self.inner.borrow_mut().alarm_at = None;
-        let now = now_ms();
-        for sid in self.with_hub(|h| h.awaiting_pong()) {
-            if let Some(at) = self.auto_response_time(&sid) {
-                self.with_hub(|h| h.pong_seen(&sid, at));
-            }
-        }
-        let actions = self.with_hub(|h| h.tick(now));
-        self.run(actions).await?;
+        self.tick_timers().await?;
         Response::ok("ok")
     }
 }
@@ -160,6 +162,7 @@ impl DurableObject for UserSession {
 /// Gives the machine what storage held when the object was (re)built.
 fn restore(inner: &RefCell<Inner>, stored: storage::Stored) {
     let mut inner = inner.borrow_mut();
+    inner.persisted = stored.any;
     let Some(hub) = inner.hub.as_mut() else {
         return;
     };
@@ -178,6 +181,37 @@ impl UserSession {
     fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
         let mut inner = self.inner.borrow_mut();
         f(inner.hub.as_mut().expect("configured"))
+    }
+
+    /// Runs the machine's timers that are due.
+    async fn tick_timers(&self) -> Result<()> {
+        let now = now_ms();
+        for sid in self.with_hub(|h| h.awaiting_pong()) {
+            if let Some(at) = self.auto_response_time(&sid) {
+                self.with_hub(|h| h.pong_seen(&sid, at));
+            }
+        }
+        let actions = self.with_hub(|h| h.tick(now));
+        self.run(actions).await
+    }
+
+    /// How long until the next timer of a volatile gate, which has no alarm: its timers run
+    /// when requests arrive, and a held GET waits at most this long.
+    fn memory_timer_ms(&self) -> Option<u64> {
+        self.with_hub(|h| {
+            h.is_volatile()
+                .then(|| h.next_deadline())
+                .flatten()
+                .map(|d| d.saturating_sub(now_ms()))
+        })
+    }
+
+    /// A volatile gate catches up with the timers that came due since its last request.
+    async fn catch_up(&self) -> Result<()> {
+        if self.memory_timer_ms() == Some(0) {
+            self.tick_timers().await?;
+        }
+        Ok(())
     }
 
     async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {

@@ -5,12 +5,15 @@ use worker::*;
 
 use super::UserSession;
 use crate::auth::AuthError;
-use crate::session::{HttpAuth, Transport};
+use crate::session::{HttpAuth, Transport, Upgrade};
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_USER};
 use crate::shell::http::{http_error, text_response};
 use crate::shell::random::random_bytes;
 use crate::sid;
+
+/// The tag of a WebSocket accepted only to be closed; no session has this sid.
+const REDUNDANT_TAG: &str = "-redundant";
 
 impl UserSession {
     /// A new sid that routes to this object.
@@ -80,11 +83,20 @@ impl UserSession {
         if is_gate && self.with_hub(|h| h.has_session(sid)) {
             return self.upgrade_after_handover(req, sid, origin).await;
         }
-        if let Err(e) = self.with_hub(|h| h.upgrade_begin(sid)) {
-            return http_error(e, origin);
-        }
+        let upgrade = match self.with_hub(|h| h.upgrade_begin(sid)) {
+            Ok(u) => u,
+            Err(e) => return http_error(e, origin),
+        };
         let pair = WebSocketPair::new()?;
-        self.state.accept_websocket_with_tags(&pair.server, &[sid]);
+        match upgrade {
+            Upgrade::Probe => self.state.accept_websocket_with_tags(&pair.server, &[sid]),
+            Upgrade::Redundant => {
+                // Not tagged with the sid: nothing reaches the session through it.
+                self.state
+                    .accept_websocket_with_tags(&pair.server, &[REDUNDANT_TAG]);
+                pair.server.close(Some(1000), Some("already upgraded"))?;
+            }
+        }
         Response::from_websocket(pair.client)
     }
 }

@@ -65,6 +65,12 @@ impl UserSession {
                         return text_response(body, origin);
                     }
                 }
+            } else if let Some(ms) = self.memory_timer_ms() {
+                let timer = Delay::from(std::time::Duration::from_millis(ms.max(1)));
+                if let Either::Right(_) = select(rx, timer).await {
+                    self.inner.borrow_mut().waiters.remove(sid);
+                    self.tick_timers().await?;
+                }
             } else {
                 let _ = rx.await;
             }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use worker::*;
 
 use super::Inner;
+use crate::log::{Level, Line};
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
+use crate::shell::console::log;
 
 /// The machine's own state: owner, mirror plan, timers.
 const HUB_KEY: &str = "hub";
@@ -24,6 +26,8 @@ fn session_key(sid: &str) -> String {
 
 /// What storage held for the machine; what could not be read back starts empty.
 pub(super) struct Stored {
+    /// Storage held anything at all.
+    pub any: bool,
     pub hub: HubState,
     pub sessions: Vec<Session>,
     pub forwards: BTreeMap<String, Forward>,
@@ -46,6 +50,7 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
         }
     }
     Ok(Stored {
+        any: hub.is_some() || forwards.is_some() || !sessions.is_empty(),
         hub: hub
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
@@ -67,18 +72,59 @@ struct Pending {
 }
 
 /// Writes what changed and moves the alarm to the next deadline.
+///
+/// A gate that has handed nothing over yet writes nothing and sets no alarm: its session lives
+/// in memory (its timers run as requests arrive), so an abandoned tokenless handshake leaves
+/// nothing behind that storage would keep or an alarm would wake. A failed write is logged,
+/// kept, and retried with the next write; the alarm counts as set only once it was.
 pub(super) async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Storage) -> Result<()> {
     let pending = {
         let mut inner = inner.borrow_mut();
-        let Inner { hub, alarm_at, .. } = &mut *inner;
-        take_pending(hub.as_mut().expect("configured"), alarm_at)
+        let Inner {
+            hub,
+            alarm_at,
+            unwritten,
+            persisted,
+            ..
+        } = &mut *inner;
+        let hub = hub.as_mut().expect("configured");
+        if hub.is_volatile() && !*persisted {
+            hub.take_changes();
+            return Ok(());
+        }
+        take_pending(hub, *alarm_at, std::mem::take(unwritten))
     };
-    write(storage, pending).await
+    let result = write(storage, &pending).await;
+    let mut inner = inner.borrow_mut();
+    match result {
+        Ok(()) => {
+            inner.persisted = !pending.empty;
+            if pending.empty {
+                inner.alarm_at = None;
+            } else if let Some(d) = pending.alarm {
+                inner.alarm_at = Some(d);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            log(&Line::new(Level::Error, "storage write failed; will retry")
+                .with("error", e.to_string()));
+            // Keep what was not written (newer writes of the same key win when they come).
+            let mut kept = pending.writes;
+            kept.append(&mut inner.unwritten);
+            inner.unwritten = kept;
+            inner.alarm_at = None;
+            Err(e)
+        }
+    }
 }
 
-fn take_pending(hub: &mut Hub, alarm_at: &mut Option<u64>) -> Pending {
+fn take_pending(
+    hub: &mut Hub,
+    alarm_at: Option<u64>,
+    mut writes: Vec<(String, Option<String>)>,
+) -> Pending {
     let changes = hub.take_changes();
-    let mut writes: Vec<(String, Option<String>)> = Vec::new();
     for sid in changes.sessions {
         let v = hub.session_record(&sid);
         writes.push((session_key(&sid), v));
@@ -89,14 +135,11 @@ fn take_pending(hub: &mut Hub, alarm_at: &mut Option<u64>) -> Pending {
     if changes.forwards {
         writes.push((FORWARDS_KEY.into(), Some(hub.forwards_record())));
     }
-    let alarm = match (hub.next_deadline(), *alarm_at) {
+    let alarm = match (hub.next_deadline(), alarm_at) {
         (Some(d), Some(a)) if d >= a => None,
         (Some(d), _) => Some(d),
         (None, _) => None,
     };
-    if let Some(d) = alarm {
-        *alarm_at = Some(d);
-    }
     Pending {
         writes,
         alarm,
@@ -104,17 +147,18 @@ fn take_pending(hub: &mut Hub, alarm_at: &mut Option<u64>) -> Pending {
     }
 }
 
-async fn write(storage: &Storage, pending: Pending) -> Result<()> {
+async fn write(storage: &Storage, pending: &Pending) -> Result<()> {
     if pending.empty {
-        // A gate that has nothing left to host or forward leaves nothing behind.
+        // Nothing left to host or forward: nothing is left behind, the alarm included.
         storage.delete_all().await?;
+        storage.delete_alarm().await?;
         return Ok(());
     }
-    for (k, v) in pending.writes {
+    for (k, v) in &pending.writes {
         match v {
-            Some(v) => storage.put(&k, v).await?,
+            Some(v) => storage.put(k, v).await?,
             None => {
-                storage.delete(&k).await?;
+                storage.delete(k).await?;
             }
         }
     }

@@ -73,6 +73,11 @@ impl Core {
         self.sio.get(sid).map(|s| s.http_auth.clone())
     }
 
+    /// CONNECTs refused on `sid` so far.
+    pub fn refusals(&self, sid: &str) -> u32 {
+        self.sio.get(sid).map_or(0, |s| s.refusals)
+    }
+
     pub fn user_of(&self, sid: &str) -> Option<String> {
         self.sio.get(sid).and_then(|s| s.user.clone())
     }

@@ -39,6 +39,13 @@ pub fn verdict(
     }
 }
 
+fn reconnect_required() -> Connect {
+    Connect::Refuse {
+        message: "Reconnect to authenticate".into(),
+        data: Some(json!({ "code": "RECONNECT_REQUIRED" })),
+    }
+}
+
 fn refusal(e: AuthError) -> Connect {
     Connect::Refuse {
         message: e.message().into(),
@@ -55,16 +62,18 @@ impl Application for Gateway {
         let Some(http) = core.http_auth(sid) else {
             return Connect::Accept { user: None };
         };
+        let gate_socket = core.owner().is_none() && core.transport(sid) != Some(Transport::Polling);
+        if gate_socket && core.refusals(sid) > 0 {
+            // Its first CONNECT was refused; a WebSocket cannot move to the user's object.
+            return reconnect_required();
+        }
         let user = match verdict(&core.settings().jwt, core.now(), auth, &http) {
             Ok(u) => u,
             Err(e) => return refusal(e),
         };
         match core.owner() {
             // A gate cannot hand a WebSocket over; the client opens a new connection.
-            None if core.transport(sid) != Some(Transport::Polling) => Connect::Refuse {
-                message: "Reconnect to authenticate".into(),
-                data: Some(json!({ "code": "RECONNECT_REQUIRED" })),
-            },
+            None if core.transport(sid) != Some(Transport::Polling) => reconnect_required(),
             None => Connect::HandOver { user },
             Some(owner) if owner == user => Connect::Accept { user: Some(user) },
             Some(_) => refusal(AuthError::Mismatch),

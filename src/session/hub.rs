@@ -147,6 +147,11 @@ impl Hub {
         self.core.state.owner.is_none() && !self.core.settings.conformance
     }
 
+    /// A gate that has handed nothing over: nothing of it needs to survive an eviction.
+    pub fn is_volatile(&self) -> bool {
+        self.is_gate() && self.core.gate.forwards.is_empty()
+    }
+
     pub fn current(&self) -> Option<&super::Current> {
         self.core.current()
     }
@@ -236,7 +241,7 @@ impl Hub {
         self.outcome(r)
     }
 
-    pub fn upgrade_begin(&mut self, sid: &str) -> Result<(), HttpError> {
+    pub fn upgrade_begin(&mut self, sid: &str) -> Result<super::engine::Upgrade, HttpError> {
         self.core.engine.upgrade_begin(sid)
     }
 

@@ -29,7 +29,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use self::core::{Changes, Core};
-pub use engine::{EioSession, Poll, Transport};
+pub use engine::{EioSession, Poll, Transport, Upgrade};
 pub use gate::{Forward, Handover};
 pub use hub::Hub;
 pub use ownership::{Current, HubState};

@@ -35,7 +35,7 @@ pub enum CloseReason {
     TooManyRefusals,
     /// The user's object holds too many sessions; this one never joined a namespace.
     TooManySessions,
-    /// A polling session that does not read let its queue outgrow `maxPayload`.
+    /// A polling session that does not read let its queue outgrow its cap.
     QueueOverflow,
     /// A polling payload with more packets than one batch may carry.
     TooManyPackets,
@@ -95,7 +95,7 @@ impl fmt::Display for CloseReason {
             Replaced => f.write_str("replaced"),
             TooManyRefusals => f.write_str("too many refused CONNECTs"),
             TooManySessions => f.write_str("too many sessions for this user"),
-            QueueOverflow => f.write_str("outgoing queue over maxPayload"),
+            QueueOverflow => f.write_str("outgoing queue over its cap"),
             TooManyPackets => f.write_str("too many packets in one payload"),
         }
     }

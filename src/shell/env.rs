@@ -41,6 +41,12 @@ fn warn_once(c: &Config) {
             "JWT_SECRET is unset: every connection is refused with SERVER_MISCONFIGURED",
         ));
     }
+    if c.jwt.secret.as_ref().is_some_and(|s| s.len() < 32) {
+        log(&Line::new(
+            Level::Warn,
+            "JWT_SECRET is shorter than 32 bytes: use a long random secret",
+        ));
+    }
     match &c.mirror {
         Mirror::Off => log(&Line::new(
             Level::Info,

@@ -37,6 +37,15 @@ pub enum Poll {
     Wait,
 }
 
+/// What to do with a WebSocket that asks to upgrade a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgrade {
+    /// The probe of a polling session: accept it for the session.
+    Probe,
+    /// The session already has (or is getting) its WebSocket: accept this one and close it.
+    Redundant,
+}
+
 /// An Engine.IO message for the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Up {
@@ -70,15 +79,32 @@ pub struct EioSession {
 impl EioSession {
     /// Clears what only meant something to the requests of the object it leaves.
     pub fn detached(mut self) -> Self {
-        self.queued_bytes = self.queue.iter().map(|r| r.len() + 1).sum();
+        self.queued_bytes = self.queue.iter().map(|r| stored_len(r)).sum();
         self.poll_waiting = false;
         self.post_active = false;
         self
     }
 }
 
-/// The outgoing queue may always hold this much, whatever `maxPayload` is.
+/// The outgoing queue may always hold this much, whatever `maxPayload` is...
 const MIN_QUEUE_BYTES: u64 = 64 * 1024;
+/// ...and never more than this, so a stored session stays below the runtime's 2 MB per value
+/// however its records escape in JSON (the cap is otherwise twice `maxPayload`, so one
+/// message of the largest size always fits).
+const MAX_QUEUE_BYTES: u64 = 1536 * 1024;
+
+/// What a queued record costs in the stored session: its JSON string form.
+fn stored_len(record: &str) -> usize {
+    let escapes: usize = record
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    record.len() + escapes + 3
+}
 /// At most this many packets in one polling payload.
 pub const MAX_PACKETS_PER_PAYLOAD: usize = 1000;
 
@@ -303,17 +329,18 @@ impl Engine {
         let s = self.sessions.get_mut(sid).expect("session");
         for p in &packets {
             let record = p.to_polling();
-            s.queued_bytes += record.len() + 1;
+            s.queued_bytes += stored_len(&record);
             s.queue.push(record);
         }
         let queued = s.queued_bytes;
         self.touch(sid);
         fx.push(wake(sid));
-        if queued as u64 > self.settings.max_payload.max(MIN_QUEUE_BYTES) {
+        let cap = (2 * self.settings.max_payload).clamp(MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
+        if queued as u64 > cap {
             fx.push(Action::Log(
                 Line::new(
                     Level::Warn,
-                    "outgoing queue over maxPayload; session closed",
+                    "outgoing queue over its cap; session closed",
                 )
                 .with("sid", crate::sid::tag(sid))
                 .with("queuedBytes", queued),

@@ -1,20 +1,25 @@
 //! Engine.IO over WebSocket: the upgrade probe from polling, frames, and the socket's end.
 
-use super::{close_ws, wake, Engine, Transport};
+use super::{close_ws, wake, Engine, Transport, Upgrade};
 use crate::log::{Level, Line};
 use crate::protocol::engineio::{self as eio, Frame, HttpError};
 use crate::session::reason::CLOSE_POLICY;
 use crate::session::{Action, CloseReason};
 
 impl Engine {
-    /// A WebSocket with a sid: the start of an upgrade from polling.
-    pub fn upgrade_begin(&mut self, sid: &str) -> Result<(), HttpError> {
+    /// A WebSocket with a sid: the start of an upgrade from polling. A second WebSocket for a
+    /// session that is upgrading or upgraded is accepted and closed at once, as the reference
+    /// server does, and the first one keeps working.
+    pub fn upgrade_begin(&mut self, sid: &str) -> Result<Upgrade, HttpError> {
         let s = self.sessions.get_mut(sid).ok_or(HttpError::UnknownSid)?;
-        if s.transport != Transport::Polling || s.upgrading || s.closing {
+        if s.closing {
             return Err(HttpError::BadRequest);
         }
+        if s.transport != Transport::Polling || s.upgrading {
+            return Ok(Upgrade::Redundant);
+        }
         s.upgrading = true;
-        Ok(())
+        Ok(Upgrade::Probe)
     }
 
     /// A WebSocket frame: the packet to deliver, if any (probe packets stay here).

@@ -135,3 +135,27 @@ fn a_prompt_outliving_its_session_goes_to_the_successor() {
         "nothing for the replaced session"
     );
 }
+
+#[test]
+fn a_second_connect_on_an_unauthenticated_websocket_gets_reconnect_required() {
+    let mut h = hub_for(None, settings());
+    ws(&mut h, "g", HttpAuth::Failed(AuthError::Missing));
+    let a = frame(&mut h, "g", "40");
+    assert_eq!(
+        connect_error_code(&a, "g").as_deref(),
+        Some("TOKEN_MISSING")
+    );
+    let good = format!(r#"40{{"token":"{}"}}"#, token("alice"));
+    let a = frame(&mut h, "g", &good);
+    assert_eq!(
+        connect_error_code(&a, "g").as_deref(),
+        Some("RECONNECT_REQUIRED")
+    );
+    assert!(!closed(&a, "g"));
+    let a = frame(&mut h, "g", "40");
+    assert_eq!(
+        connect_error_code(&a, "g").as_deref(),
+        Some("RECONNECT_REQUIRED")
+    );
+    assert!(closed(&a, "g"), "the third refusal closes the connection");
+}
