@@ -10,6 +10,7 @@
 
 pub mod codes;
 pub mod echo;
+pub mod sse;
 
 pub use codes::{Code, Failure, Rejection};
 
