@@ -8,8 +8,10 @@
 //!   over a transport; [`sse`]: the server-sent-events parser they share.
 //! - [`limits`]: the per-user token bucket; [`coalesce`]: deltas to `prompt-chunk` events.
 
+pub mod coalesce;
 pub mod codes;
 pub mod echo;
+pub mod limits;
 pub mod sse;
 
 pub use codes::{Code, Failure, Rejection};
