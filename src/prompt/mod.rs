@@ -10,9 +10,11 @@
 
 pub mod coalesce;
 pub mod codes;
+pub mod driver;
 pub mod echo;
 pub mod limits;
 pub mod sse;
+pub mod upstream;
 
 pub use codes::{Code, Failure, Rejection};
 
