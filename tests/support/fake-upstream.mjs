@@ -115,10 +115,47 @@ async function stream(res, conn, flags, deltas, frame, delayMs) {
   res.end();
 }
 
-/** Starts the fake upstream; resolves once it listens. */
-export async function startFakeUpstream(options = {}) {
+/** Answers one request after its body was read. */
+async function answer(req, res, conn, body, options) {
   const delayMs = options.delayMs ?? 20;
   const backendMode = options.backendMode ?? "sse";
+  const json = (status, obj, headers = {}) => {
+    res.writeHead(status, { "Content-Type": "application/json", ...headers });
+    res.end(JSON.stringify(obj));
+  };
+  if (req.method !== "POST" || !["/v1/chat/completions", "/backend"].includes(req.url)) {
+    return json(404, { error: { message: "not found" } });
+  }
+  if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {
+    return json(401, { error: { message: "bad token" } });
+  }
+  const openai = req.url === "/v1/chat/completions";
+  const messages = openai && Array.isArray(body?.messages) ? body.messages : [];
+  const prompt = openai ? messages.at(-1)?.content : body?.prompt;
+  const { flags, text } = directives(prompt);
+  const pause = flags.delay !== undefined ? Number(flags.delay) : flags.slow ? SLOW_MS : delayMs;
+  if (flags.hang) return; // nothing at all until the client gives up
+  if (flags["500"]) return json(500, { error: { message: "internal failure: secret-upstream-body" } });
+  if (flags["429"]) return json(429, { error: { message: "slow down" } }, { "Retry-After": "2" });
+  const deltas = deltasFor(text, flags, messages.length);
+  if (openai) {
+    const model = body?.model ?? "fake";
+    const frame = (d) => openAiChunk(model, { content: d });
+    frame.first = () => openAiChunk(model, { role: "assistant", content: "" });
+    frame.last = () => openAiChunk(model, {}, "stop");
+    return stream(res, conn, flags, deltas, frame, pause);
+  }
+  const mode = flags.json ? "json" : flags.sse ? "sse" : body?.data?.fakeMode ?? backendMode;
+  if (mode === "json") {
+    await sleep(pause, conn);
+    if (conn.closed) return;
+    return json(200, { response: deltas.join("") });
+  }
+  return stream(res, conn, flags, deltas, (d) => ({ delta: d }), pause);
+}
+
+/** Starts the fake upstream; resolves once it listens. */
+export async function startFakeUpstream(options = {}) {
   const requests = [];
   const aborted = [];
   const open = new Set();
@@ -141,48 +178,12 @@ export async function startFakeUpstream(options = {}) {
     record.body = body;
     requests.push(record);
     try {
-      await answer(req, res, conn, body);
+      await answer(req, res, conn, body, options);
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
       res.end(String(e?.message ?? e));
     }
   });
-
-  async function answer(req, res, conn, body) {
-    const json = (status, obj, headers = {}) => {
-      res.writeHead(status, { "Content-Type": "application/json", ...headers });
-      res.end(JSON.stringify(obj));
-    };
-    if (req.method !== "POST" || !["/v1/chat/completions", "/backend"].includes(req.url)) {
-      return json(404, { error: { message: "not found" } });
-    }
-    if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {
-      return json(401, { error: { message: "bad token" } });
-    }
-    const openai = req.url === "/v1/chat/completions";
-    const messages = openai && Array.isArray(body?.messages) ? body.messages : [];
-    const prompt = openai ? messages.at(-1)?.content : body?.prompt;
-    const { flags, text } = directives(prompt);
-    const pause = flags.delay !== undefined ? Number(flags.delay) : flags.slow ? SLOW_MS : delayMs;
-    if (flags.hang) return; // nothing at all until the client gives up
-    if (flags["500"]) return json(500, { error: { message: "internal failure: secret-upstream-body" } });
-    if (flags["429"]) return json(429, { error: { message: "slow down" } }, { "Retry-After": "2" });
-    const deltas = deltasFor(text, flags, messages.length);
-    if (openai) {
-      const model = body?.model ?? "fake";
-      const frame = (d) => openAiChunk(model, { content: d });
-      frame.first = () => openAiChunk(model, { role: "assistant", content: "" });
-      frame.last = () => openAiChunk(model, {}, "stop");
-      return stream(res, conn, flags, deltas, frame, pause);
-    }
-    const mode = flags.json ? "json" : flags.sse ? "sse" : body?.data?.fakeMode ?? backendMode;
-    if (mode === "json") {
-      await sleep(pause, conn);
-      if (conn.closed) return;
-      return json(200, { response: deltas.join("") });
-    }
-    return stream(res, conn, flags, deltas, (d) => ({ delta: d }), pause);
-  }
 
   await new Promise((resolve, reject) => {
     server.once("error", reject);

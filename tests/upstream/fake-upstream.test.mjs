@@ -127,3 +127,29 @@ test("a configured token is required", async () => {
     await guarded.close();
   }
 });
+
+test("messages counts what came; stall sends one delta and then nothing", async () => {
+  const res = await fetch(`${up.url}/v1/chat/completions`, {
+    method: "POST",
+    body: JSON.stringify({
+      model: "m",
+      messages: [
+        { role: "user", content: "a" },
+        { role: "assistant", content: "b" },
+        { role: "user", content: "!messages" },
+      ],
+    }),
+  });
+  const data = events(await res.text());
+  assert.equal(JSON.parse(data[1]).choices[0].delta.content, "messages: 3");
+
+  const controller = new AbortController();
+  const stalled = await chat("!stall one two", { signal: controller.signal });
+  const reader = stalled.body.getReader();
+  let seen = "";
+  while (!seen.includes('"Upstream: "')) seen += new TextDecoder().decode((await reader.read()).value);
+  const more = await Promise.race([reader.read().then(() => "more"), new Promise((r) => setTimeout(r, 150, "quiet"))]);
+  assert.equal(more, "quiet");
+  controller.abort();
+  await up.waitFor(() => up.aborted.some((a) => a.body?.messages?.[0]?.content === "!stall one two"));
+});
