@@ -3,7 +3,7 @@
 //! Everything here is pure and tested natively; the shell wires it to the session and `fetch`.
 //! - [`parse_request`]: `send-prompt` checks of CONTRACT.md section 1 (payload, then size).
 //! - [`codes`]: every rejection and terminal code, and the `error`/ack payloads.
-//! - [`echo`]: the built-in processor; [`upstream`]: the `openai` and `http` processors
+//! - [`echo`](mod@echo): the built-in processor; [`upstream`]: the `openai` and `http` processors
 //!   (request building, response interpretation, stream decoding); [`driver`]: an async driver
 //!   over a transport; [`sse`]: the server-sent-events parser they share.
 //! - [`limits`]: the per-user token bucket; [`coalesce`]: deltas to `prompt-chunk` events.
