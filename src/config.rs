@@ -30,6 +30,52 @@ pub enum Mirror {
     Refused(ConfigError),
 }
 
+/// Which processor answers prompts (`PROMPT_PROCESSOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processor {
+    /// Built in: answers `Echo: <prompt>`.
+    Echo,
+    /// An OpenAI-compatible Chat Completions server.
+    OpenAi,
+    /// The app's own backend.
+    Http,
+}
+
+impl Processor {
+    /// The name used in `PROMPT_PROCESSOR` and in logs (`processor`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Processor::Echo => "echo",
+            Processor::OpenAi => "openai",
+            Processor::Http => "http",
+        }
+    }
+}
+
+/// The prompt variables of CONTRACT.md section 2. For every limit, `0` turns it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptConfig {
+    pub processor: Processor,
+    /// `PROMPT_UPSTREAM_URL`, without a trailing `/`; set (http or https) for `openai` and `http`.
+    pub upstream_url: Option<String>,
+    /// `PROMPT_UPSTREAM_TOKEN`, sent as `Authorization: Bearer`; never logged.
+    pub upstream_token: Option<String>,
+    /// `PROMPT_MODEL`; required for `openai` (every such server needs one), unused otherwise.
+    pub model: String,
+    /// `PROMPT_CONTEXT_MESSAGES`: completed exchanges from history sent before the prompt (0).
+    pub context_messages: u64,
+    /// `MAX_PROMPT_CHARS`, in Unicode code points (32768).
+    pub max_prompt_chars: u64,
+    /// `MAX_PROMPTS_IN_FLIGHT` per user (4).
+    pub max_prompts_in_flight: u64,
+    /// `PROMPT_RATE_PER_MINUTE` (60) and `PROMPT_BURST` (10, at least 1): the token bucket.
+    pub rate_per_minute: u64,
+    pub burst: u64,
+    /// `PROMPT_TIMEOUT_MS` (120000) and `PROMPT_IDLE_TIMEOUT_MS` (30000).
+    pub timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub jwt: JwtSettings,
@@ -48,6 +94,7 @@ pub struct Config {
     pub max_sessions_per_user: u64,
     /// Handshakes without a token visible at HTTP level, per client address and 10 s; 0 = off.
     pub handshake_limit_per_10s: u64,
+    pub prompt: PromptConfig,
 }
 
 impl Config {
@@ -110,8 +157,67 @@ impl Config {
             dev_mode: flag("GATEWAY_DEV")?,
             max_sessions_per_user: num("MAX_SESSIONS_PER_USER", 8, 0, 1000)?,
             handshake_limit_per_10s: num("HANDSHAKE_LIMIT_PER_10S", 100, 0, 1_000_000)?,
+            prompt: prompt(&get, &num)?,
         })
     }
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn prompt(
+    get: &impl Fn(&str) -> Option<String>,
+    num: &impl Fn(&'static str, u64, u64, u64) -> Result<u64, ConfigError>,
+) -> Result<PromptConfig, ConfigError> {
+    let processor = match get("PROMPT_PROCESSOR").as_deref() {
+        None | Some("echo") => Processor::Echo,
+        Some("openai") => Processor::OpenAi,
+        Some("http") => Processor::Http,
+        Some(v) => {
+            return Err(ConfigError {
+                var: "PROMPT_PROCESSOR",
+                reason: format!("expected echo, openai or http, got {v:?}"),
+            })
+        }
+    };
+    let upstream_url = match get("PROMPT_UPSTREAM_URL") {
+        None if processor != Processor::Echo => {
+            return Err(ConfigError {
+                var: "PROMPT_UPSTREAM_URL",
+                reason: format!("must be set when PROMPT_PROCESSOR={}", processor.as_str()),
+            })
+        }
+        None => None,
+        Some(url) => {
+            let ok = url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(ConfigError {
+                    var: "PROMPT_UPSTREAM_URL",
+                    reason: format!("expected an http(s):// URL, got {url:?}"),
+                });
+            }
+            Some(url.trim_end_matches('/').to_owned())
+        }
+    };
+    let model = get("PROMPT_MODEL").unwrap_or_default();
+    if processor == Processor::OpenAi && model.is_empty() {
+        return Err(ConfigError {
+            var: "PROMPT_MODEL",
+            reason: "must be set when PROMPT_PROCESSOR=openai".into(),
+        });
+    }
+    Ok(PromptConfig {
+        processor,
+        upstream_url,
+        upstream_token: get("PROMPT_UPSTREAM_TOKEN"),
+        model,
+        context_messages: num("PROMPT_CONTEXT_MESSAGES", 0, 0, 100)?,
+        max_prompt_chars: num("MAX_PROMPT_CHARS", 32_768, 0, 10_000_000)?,
+        max_prompts_in_flight: num("MAX_PROMPTS_IN_FLIGHT", 4, 0, 10_000)?,
+        rate_per_minute: num("PROMPT_RATE_PER_MINUTE", 60, 0, 1_000_000)?,
+        burst: num("PROMPT_BURST", 10, 1, 1_000_000)?,
+        timeout_ms: num("PROMPT_TIMEOUT_MS", 120_000, 0, 24 * HOUR_MS)?,
+        idle_timeout_ms: num("PROMPT_IDLE_TIMEOUT_MS", 30_000, 0, 24 * HOUR_MS)?,
+    })
 }
 
 fn mirror(get: &impl Fn(&str) -> Option<String>) -> Mirror {
@@ -193,6 +299,117 @@ mod tests {
         assert_eq!(e.var, "MAX_PAYLOAD_BYTES");
         let e = cfg(&[("SOCKETIO_CONFORMANCE", "yes")]).unwrap_err();
         assert_eq!(e.var, "SOCKETIO_CONFORMANCE");
+    }
+
+    #[test]
+    fn prompt_defaults_follow_the_contract() {
+        let p = cfg(&[]).unwrap().prompt;
+        assert_eq!(
+            p,
+            PromptConfig {
+                processor: Processor::Echo,
+                upstream_url: None,
+                upstream_token: None,
+                model: String::new(),
+                context_messages: 0,
+                max_prompt_chars: 32_768,
+                max_prompts_in_flight: 4,
+                rate_per_minute: 60,
+                burst: 10,
+                timeout_ms: 120_000,
+                idle_timeout_ms: 30_000,
+            }
+        );
+    }
+
+    #[test]
+    fn prompt_upstreams_need_a_url_and_openai_a_model() {
+        let e = cfg(&[("PROMPT_PROCESSOR", "openai")]).unwrap_err();
+        assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
+        let e = cfg(&[("PROMPT_PROCESSOR", "http")]).unwrap_err();
+        assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
+        let e = cfg(&[
+            ("PROMPT_PROCESSOR", "http"),
+            ("PROMPT_UPSTREAM_URL", "ftp://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
+        let e = cfg(&[("PROMPT_UPSTREAM_URL", "not a url")]).unwrap_err();
+        assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
+        let e = cfg(&[
+            ("PROMPT_PROCESSOR", "openai"),
+            ("PROMPT_UPSTREAM_URL", "http://127.0.0.1:8788/v1"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "PROMPT_MODEL");
+        let e = cfg(&[("PROMPT_PROCESSOR", "llm")]).unwrap_err();
+        assert_eq!(e.var, "PROMPT_PROCESSOR");
+
+        let p = cfg(&[
+            ("PROMPT_PROCESSOR", "openai"),
+            ("PROMPT_UPSTREAM_URL", "http://127.0.0.1:8788/v1/"),
+            ("PROMPT_UPSTREAM_TOKEN", "sk-x"),
+            ("PROMPT_MODEL", "m"),
+            ("PROMPT_CONTEXT_MESSAGES", "3"),
+        ])
+        .unwrap()
+        .prompt;
+        assert_eq!(p.processor, Processor::OpenAi);
+        assert_eq!(p.upstream_url.as_deref(), Some("http://127.0.0.1:8788/v1"));
+        assert_eq!(p.upstream_token.as_deref(), Some("sk-x"));
+        assert_eq!((p.model.as_str(), p.context_messages), ("m", 3));
+        let p = cfg(&[
+            ("PROMPT_PROCESSOR", "http"),
+            ("PROMPT_UPSTREAM_URL", "https://app.example/ai"),
+        ])
+        .unwrap()
+        .prompt;
+        assert_eq!((p.processor, p.upstream_token), (Processor::Http, None));
+        assert_eq!(Processor::Http.as_str(), "http");
+    }
+
+    #[test]
+    fn prompt_limits_turn_off_with_zero_and_name_their_variable() {
+        let p = cfg(&[
+            ("MAX_PROMPT_CHARS", "0"),
+            ("MAX_PROMPTS_IN_FLIGHT", "0"),
+            ("PROMPT_RATE_PER_MINUTE", "0"),
+            ("PROMPT_TIMEOUT_MS", "0"),
+            ("PROMPT_IDLE_TIMEOUT_MS", "0"),
+        ])
+        .unwrap()
+        .prompt;
+        assert_eq!(
+            (
+                p.max_prompt_chars,
+                p.max_prompts_in_flight,
+                p.rate_per_minute
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!((p.timeout_ms, p.idle_timeout_ms), (0, 0));
+        for var in [
+            "PROMPT_CONTEXT_MESSAGES",
+            "MAX_PROMPT_CHARS",
+            "MAX_PROMPTS_IN_FLIGHT",
+            "PROMPT_RATE_PER_MINUTE",
+            "PROMPT_BURST",
+            "PROMPT_TIMEOUT_MS",
+            "PROMPT_IDLE_TIMEOUT_MS",
+        ] {
+            let e = cfg(&[(var, "-1")]).unwrap_err();
+            assert_eq!(e.var, var);
+            let e = cfg(&[(var, "99999999999")]).unwrap_err();
+            assert_eq!(e.var, var);
+        }
+        assert_eq!(
+            cfg(&[("PROMPT_BURST", "0")]).unwrap_err().var,
+            "PROMPT_BURST"
+        );
+        assert_eq!(
+            cfg(&[("PROMPT_CONTEXT_MESSAGES", "101")]).unwrap_err().var,
+            "PROMPT_CONTEXT_MESSAGES"
+        );
     }
 
     #[test]
