@@ -12,7 +12,6 @@ use super::{storage, Inner, UserSession};
 use crate::config::{Config, Mirror};
 use crate::log::{Level, Line};
 use crate::mirror::{self, Client};
-use crate::prompt;
 use crate::protocol::engineio::Frame;
 use crate::session::Action;
 use crate::shell::clock::now_ms;
@@ -42,10 +41,8 @@ impl UserSession {
                     handovers.push(*h);
                 }
                 Action::Mirror(op) => self.spawn_mirror(op),
-                Action::Prompt(job) => {
-                    let response = prompt::echo(&job.prompt);
-                    queue.extend(self.with_hub(|h| h.prompt_done(now_ms(), &job, Ok(response))));
-                }
+                Action::Prompt(job) => self.start_prompt(job),
+                Action::CancelPrompt(id) => self.cancel_prompt(&id),
                 Action::Log(line) => self.log_as_owner(line),
             }
         }

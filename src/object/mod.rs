@@ -11,6 +11,7 @@ mod effects;
 mod gate;
 mod open;
 mod polling;
+mod prompts;
 mod storage;
 mod upstash;
 
@@ -45,6 +46,8 @@ struct Inner {
     unwritten: Vec<(String, Option<String>)>,
     /// Storage holds something of this object (a volatile gate has written nothing yet).
     persisted: bool,
+    /// Running prompt tasks by request id; sending on one cancels it.
+    tasks: HashMap<String, oneshot::Sender<()>>,
 }
 
 #[durable_object]
@@ -69,6 +72,7 @@ impl DurableObject for UserSession {
             alarm_at: None,
             unwritten: Vec::new(),
             persisted: true,
+            tasks: HashMap::new(),
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
             // Engine.IO pongs are answered by the runtime without waking the object.

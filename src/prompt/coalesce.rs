@@ -120,7 +120,8 @@ impl Coalescer {
     }
 }
 
-#[cfg(test)]
+// Property tests run natively only (proptest does not build for wasm32-unknown-unknown).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -38,7 +38,8 @@ pub fn split_words(text: &str) -> Vec<&str> {
     pieces
 }
 
-#[cfg(test)]
+// Property tests run natively only (proptest does not build for wasm32-unknown-unknown).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

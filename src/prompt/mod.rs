@@ -18,59 +18,22 @@ pub mod upstream;
 
 pub use codes::{Code, Failure, Rejection};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-/// A prompt accepted for processing; exactly one `prompt-response` (or a processing `error`)
-/// answers it.
+/// A prompt accepted for processing: the shell runs it; exactly one terminal event answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub sid: String,
     pub user: Option<String>,
     pub request_id: String,
     pub prompt: String,
+    /// The client asked for `prompt-chunk` events.
+    pub stream: bool,
+    /// The client's other payload fields, for the `http` processor.
+    pub data: Map<String, Value>,
 }
-
-/// Why an accepted prompt could not be answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PromptError {
-    Processing(String),
-}
-
-impl std::fmt::Display for PromptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PromptError::Processing(why) => f.write_str(why),
-        }
-    }
-}
-
-/// Why a `send-prompt` payload was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub &'static str);
 
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
-
-/// Checks a `send-prompt` payload: `{ prompt: non-empty string, requestId?: string }`.
-/// Returns the prompt and the client's request id, if it gave a usable one.
-pub fn validate(args: &[Value]) -> Result<(String, Option<String>), Invalid> {
-    let Some(Value::Object(obj)) = args.first() else {
-        return Err(Invalid("send-prompt expects an object { prompt: string }"));
-    };
-    let prompt = match obj.get("prompt") {
-        Some(Value::String(p)) if !p.trim().is_empty() => p.clone(),
-        Some(Value::String(_)) => return Err(Invalid("prompt must not be empty")),
-        Some(_) => return Err(Invalid("prompt must be a string")),
-        None => return Err(Invalid("prompt is required")),
-    };
-    let request_id = match obj.get("requestId") {
-        Some(Value::String(id)) if !id.is_empty() && id.chars().count() <= MAX_REQUEST_ID_CHARS => {
-            Some(id.clone())
-        }
-        Some(Value::String(_)) | Some(Value::Null) | None => None,
-        Some(_) => return Err(Invalid("requestId must be a string")),
-    };
-    Ok((prompt, request_id))
-}
 
 /// A `send-prompt` that passed the payload and size checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,44 +100,10 @@ pub fn echo(prompt: &str) -> String {
     echo::response(prompt)
 }
 
-pub fn response_payload(job: &Job, response: &str) -> Value {
-    json!({ "requestId": job.request_id, "prompt": job.prompt, "response": response })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accepts_a_string_prompt_and_keeps_a_client_request_id() {
-        assert_eq!(
-            validate(&[json!({"prompt": "hi"})]),
-            Ok(("hi".into(), None))
-        );
-        assert_eq!(
-            validate(&[json!({"prompt": "hi", "requestId": "r-1", "model": "x"})]),
-            Ok(("hi".into(), Some("r-1".into())))
-        );
-        assert_eq!(
-            validate(&[json!({"prompt": "hi", "requestId": "x".repeat(200)})]),
-            Ok(("hi".into(), None))
-        );
-    }
-
-    #[test]
-    fn refuses_missing_and_non_string_prompts() {
-        for args in [
-            vec![],
-            vec![json!("hi")],
-            vec![json!({})],
-            vec![json!({"prompt": 42})],
-            vec![json!({"prompt": null})],
-            vec![json!({"prompt": "  "})],
-            vec![json!({"prompt": "x", "requestId": 5})],
-        ] {
-            assert!(validate(&args).is_err(), "{args:?}");
-        }
-    }
+    use serde_json::json;
 
     fn rejected(args: Value, max: u64) -> (Code, String) {
         let f = parse_request(&[args], max).unwrap_err();
@@ -237,16 +166,6 @@ mod tests {
 
     #[test]
     fn echo_answers_with_the_prompt() {
-        let job = Job {
-            sid: "s".into(),
-            user: None,
-            request_id: "r".into(),
-            prompt: "hello".into(),
-        };
-        let v = response_payload(&job, &echo(&job.prompt));
-        assert_eq!(
-            v,
-            json!({"requestId": "r", "prompt": "hello", "response": "Echo: hello"})
-        );
+        assert_eq!(echo("hello"), "Echo: hello");
     }
 }

@@ -31,6 +31,8 @@ pub struct Core {
     pub(super) fx: Vec<Action>,
     pub(super) ids: Box<dyn Ids>,
     pub(super) evictions: Evictions,
+    /// While prompts run: the next keep-alive tick.
+    pub(super) keep_alive_at: Option<u64>,
 }
 
 /// Sessions closed for room since the last log line about it: one line per 10 s at most.

@@ -7,11 +7,8 @@ use serde_json::{json, Value};
 
 use super::app::{Application, Connect};
 use super::socketio::{Event, HttpAuth};
-use super::{Action, Core, Transport};
+use super::{Core, Transport};
 use crate::auth::{self, AuthError, JwtSettings};
-use crate::log::{Level, Line};
-use crate::prompt::{self, Job, PromptError};
-use crate::protocol::socketio as sio;
 
 pub struct Gateway;
 
@@ -92,66 +89,14 @@ impl Application for Gateway {
     }
 
     fn event(&mut self, core: &mut Core, sid: &str, ev: Event) {
-        if ev.packet.nsp != "/" || ev.name() != "send-prompt" {
+        if ev.packet.nsp != "/" {
             return;
         }
-        let ack = ev.packet.id;
-        match prompt::validate(ev.args()) {
-            Err(prompt::Invalid(why)) => {
-                core.emit_error(sid, "INVALID_PROMPT", why, None);
-                if let Some(id) = ack {
-                    let body = json!({ "status": "rejected", "error": { "message": why, "code": "INVALID_PROMPT" } });
-                    core.send_packet(sid, &sio::Packet::ack("/", id, vec![body]), &[]);
-                }
-            }
-            Ok((text, request_id)) => {
-                let request_id = request_id.unwrap_or_else(|| core.random_id(12));
-                if let Some(id) = ack {
-                    let body = json!({ "status": "accepted", "requestId": request_id });
-                    core.send_packet(sid, &sio::Packet::ack("/", id, vec![body]), &[]);
-                }
-                let user = core.user_of(sid);
-                core.act(Action::Prompt(Job {
-                    sid: sid.to_owned(),
-                    user,
-                    request_id,
-                    prompt: text,
-                }));
-            }
+        match ev.name() {
+            "send-prompt" => core.send_prompt(sid, &ev),
+            "cancel-prompt" => core.cancel_prompt(sid, &ev),
+            _ => {}
         }
-    }
-}
-
-/// A prompt finished. It goes to the session that sent it, or to the user's current connection
-/// if that session was replaced meanwhile, so an accepted prompt is not lost.
-pub fn prompt_done(core: &mut Core, job: &Job, result: Result<String, PromptError>) {
-    let target = if core.is_connected(&job.sid, "/") {
-        Some(job.sid.clone())
-    } else {
-        core.current().map(|c| c.sid.clone())
-    };
-    let Some(target) = target else {
-        core.log(
-            Line::new(
-                Level::Warn,
-                "prompt finished after its user left; response dropped",
-            )
-            .with("requestId", job.request_id.as_str())
-            .with_opt("userId", job.user.as_deref()),
-        );
-        return;
-    };
-    match result {
-        Ok(response) => {
-            let payload = prompt::response_payload(job, &response);
-            core.emit(&target, "/", "prompt-response", vec![payload]);
-        }
-        Err(e) => core.emit_error(
-            &target,
-            "PROCESSING_FAILED",
-            &format!("The prompt could not be processed: {e}"),
-            Some(("requestId", Value::String(job.request_id.clone()))),
-        ),
     }
 }
 

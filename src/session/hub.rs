@@ -10,13 +10,15 @@ use super::conformance::Conformance;
 use super::core::{Changes, Core};
 use super::engine::{Engine, EngineSettings, Up};
 use super::gate::{Forward, Gate, Handover};
-use super::gateway::{self, Gateway};
+use super::gateway::Gateway;
+use super::prompts::{RunStats, KEEP_ALIVE_MS};
 use super::socketio::{HttpAuth, Incoming, Received, SocketIo};
 use super::timers::{Deadlines, Timer};
 use super::{Action, CloseReason, HubState, Ids, Outcome, Poll, Session, Settings, Transport};
 use crate::log::{Level, Line};
 use crate::mirror;
-use crate::prompt::{Job, PromptError};
+use crate::prompt::coalesce::Chunk;
+use crate::prompt::Failure;
 use crate::protocol::engineio::{self as eio, Frame, HttpError};
 use crate::protocol::socketio as sio;
 
@@ -55,6 +57,7 @@ impl Hub {
                 fx: Vec::new(),
                 ids,
                 evictions: Default::default(),
+                keep_alive_at: None,
             },
             app,
         }
@@ -90,6 +93,10 @@ impl Hub {
         c.state = state;
         if let Some(p) = c.state.mirror.as_mut() {
             p.resume(now);
+        }
+        // Nothing runs in an object that was just built: what was running was interrupted.
+        if c.state.prompts.interrupt_all() {
+            c.state_changed = true;
         }
         for s in sessions {
             let sid = s.eio.sid.clone();
@@ -269,6 +276,10 @@ impl Hub {
         c.gate.deadlines(c.forward_idle_ms(), &mut d);
         let mirror = c.state.mirror.as_ref().and_then(mirror::Plan::deadline);
         d.add_opt(Timer::MirrorRetry, mirror);
+        d.add_opt(Timer::PromptKeepAlive, c.keep_alive_at);
+        if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
+            d.add(Timer::PromptKeepAlive, 0);
+        }
         d.earliest().map(|(at, _)| at)
     }
 
@@ -291,6 +302,10 @@ impl Hub {
         let idle = c.forward_idle_ms();
         c.gate.expire(now, idle);
         c.mirror_tick();
+        c.flush_interrupted();
+        if !c.state.prompts.running.is_empty() {
+            c.keep_alive_at = Some(now + KEEP_ALIVE_MS);
+        }
         self.done()
     }
 
@@ -306,14 +321,27 @@ impl Hub {
         self.done()
     }
 
+    /// A chunk of a running prompt's answer, as the shell coalesced it.
+    pub fn prompt_chunk(&mut self, now: u64, request_id: &str, chunk: &Chunk) -> Vec<Action> {
+        self.at(now).prompt_chunk(request_id, chunk);
+        self.done()
+    }
+
+    /// A prompt the shell ran has ended (ignored when the machine ended it already).
     pub fn prompt_done(
         &mut self,
         now: u64,
-        job: &Job,
-        result: Result<String, PromptError>,
+        request_id: &str,
+        result: Result<String, Failure>,
+        stats: RunStats,
     ) -> Vec<Action> {
-        gateway::prompt_done(self.at(now), job, result);
+        self.at(now).finish_prompt(request_id, result, stats);
         self.done()
+    }
+
+    /// The prompts running now, by request id (the shell's tasks should match them).
+    pub fn running_prompts(&self) -> Vec<String> {
+        self.core.state.prompts.running.keys().cloned().collect()
     }
 
     /// The user's object takes over a session a gate started.

@@ -19,6 +19,7 @@ pub mod gate;
 pub mod gateway;
 mod hub;
 pub mod ownership;
+pub mod prompts;
 pub mod reason;
 pub mod socketio;
 pub mod timers;
@@ -33,11 +34,12 @@ pub use engine::{EioSession, Poll, Transport, Upgrade};
 pub use gate::{Forward, Handover};
 pub use hub::Hub;
 pub use ownership::{Current, HubState};
+pub use prompts::RunStats;
 pub use reason::CloseReason;
 pub use socketio::{HttpAuth, NsSocket, SioSession};
 
 use crate::auth::JwtSettings;
-use crate::config::{Config, Mirror};
+use crate::config::{Config, Mirror, PromptConfig};
 use crate::log::Line;
 use crate::mirror;
 use crate::prompt::Job;
@@ -60,6 +62,7 @@ pub struct Settings {
     pub key_prefix: String,
     pub key_ttl_secs: u64,
     pub max_sessions: u64,
+    pub prompt: PromptConfig,
 }
 
 impl Settings {
@@ -75,6 +78,7 @@ impl Settings {
             key_prefix: c.key_prefix.clone(),
             key_ttl_secs: c.key_ttl_secs,
             max_sessions: c.max_sessions_per_user,
+            prompt: c.prompt.clone(),
         }
     }
 }
@@ -107,7 +111,10 @@ pub enum Action {
     /// Move a session to its user's object, then forward its requests there.
     Handover(Box<Handover>),
     Mirror(mirror::Op),
+    /// Run this prompt (the machine already acknowledged it).
     Prompt(Job),
+    /// Abort this prompt's upstream request (the machine already ended it).
+    CancelPrompt(String),
     Log(Line),
 }
 

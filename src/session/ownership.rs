@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::prompts::PromptBook;
 use super::{Action, CloseReason, Core};
 use crate::log::{Level, Line};
 use crate::mirror::{self, Plan};
@@ -22,6 +23,8 @@ pub struct HubState {
     pub owner: Option<String>,
     pub current: Option<Current>,
     pub mirror: Option<Plan>,
+    #[serde(default)]
+    pub prompts: PromptBook,
 }
 
 impl Core {
@@ -73,6 +76,7 @@ impl Core {
             }
         }
         self.mirror_set(Some(socket_id.to_owned()));
+        self.flush_interrupted();
     }
 
     /// Frees the user's connection slot if `sid` held it. True when it did.

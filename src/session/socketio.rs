@@ -189,6 +189,11 @@ impl SocketIo {
         let Some(s) = self.sessions.get_mut(sid) else {
             return Ok(Received::Bare(up));
         };
+        if s.sockets.is_empty() && matches!(&up, Up::Text(t) if !t.starts_with('0')) {
+            // Only a CONNECT may open a connection: anything else closes it before it is
+            // decoded (a binary packet would otherwise wait for its attachments).
+            return Ok(Received::Packet(Incoming::Invalid));
+        }
         let decoded = match up {
             Up::Text(t) => s.decoder.push_text(&t, &self.limits)?,
             Up::Binary(b) => s.decoder.push_binary(b, &self.limits)?,
@@ -256,6 +261,15 @@ mod tests {
 
     fn text(l: &mut SocketIo, s: &str) -> Received {
         l.receive("s", Up::Text(s.into())).unwrap()
+    }
+
+    #[test]
+    fn a_binary_packet_before_connect_is_refused_before_its_attachments() {
+        let mut l = layer_with("s");
+        assert_eq!(
+            text(&mut l, r#"51-["x",{"_placeholder":true,"num":0}]"#),
+            Received::Packet(Incoming::Invalid)
+        );
     }
 
     #[test]

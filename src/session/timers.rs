@@ -15,6 +15,8 @@ pub enum Timer {
     ForwardIdle,
     /// The Redis mirror's next write or retry.
     MirrorRetry,
+    /// Prompts are running (the object must stay awake), or a restart interrupted some.
+    PromptKeepAlive,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

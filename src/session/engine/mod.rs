@@ -338,12 +338,9 @@ impl Engine {
         let cap = (2 * self.settings.max_payload).clamp(MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
         if queued as u64 > cap {
             fx.push(Action::Log(
-                Line::new(
-                    Level::Warn,
-                    "outgoing queue over its cap; session closed",
-                )
-                .with("sid", crate::sid::tag(sid))
-                .with("queuedBytes", queued),
+                Line::new(Level::Warn, "outgoing queue over its cap; session closed")
+                    .with("sid", crate::sid::tag(sid))
+                    .with("queuedBytes", queued),
             ));
             // An immediate end: no linger, so no clock is needed.
             self.close(0, sid, CloseReason::QueueOverflow, fx);

@@ -121,7 +121,7 @@ fn a_polling_client_that_never_reads_is_closed_at_the_queue_cap() {
     // The waiting GET took nothing yet; answer it so the queue fills from here.
     let _ = h.poll_resume("p");
     h.post_begin(T0, "p").0.unwrap();
-    let big = format!(r#"42["send-prompt",{{"prompt":"{}"}}]"#, "x".repeat(60_000));
+    let big = format!(r#"42["send-prompt",{{"prompt":"{}"}}]"#, "x".repeat(30_000));
     let mut closed_at = None;
     for i in 0..40 {
         let body = big.clone();
@@ -130,7 +130,12 @@ fn a_polling_client_that_never_reads_is_closed_at_the_queue_cap() {
             Action::Prompt(j) => Some(j.clone()),
             _ => None,
         }) {
-            h.prompt_done(T0 + i, &job, Ok("y".repeat(60_000)));
+            h.prompt_done(
+                T0 + i,
+                &job.request_id,
+                Ok("y".repeat(60_000)),
+                RunStats::default(),
+            );
         }
         if !h.has_session("p") {
             closed_at = Some(i);

@@ -99,7 +99,12 @@ fn prompts_are_answered_once_and_bad_ones_keep_the_connection() {
         (job.prompt.as_str(), job.user.as_deref()),
         ("hi", Some("alice"))
     );
-    let a = h.prompt_done(T0 + 2, &job, Ok(crate::prompt::echo(&job.prompt)));
+    let a = h.prompt_done(
+        T0 + 2,
+        &job.request_id,
+        Ok(crate::prompt::echo(&job.prompt)),
+        RunStats::default(),
+    );
     assert_eq!(
         texts(&a, "s1"),
         [r#"42["prompt-response",{"requestId":"r1","prompt":"hi","response":"Echo: hi"}]"#]
@@ -122,7 +127,12 @@ fn a_prompt_outliving_its_session_goes_to_the_successor() {
     let job = prompt_job(&a).expect("a prompt job");
     ws(&mut h, "b", HttpAuth::User("alice".into()));
     frame(&mut h, "b", "40");
-    let a = h.prompt_done(T0 + 2, &job, Ok("done".into()));
+    let a = h.prompt_done(
+        T0 + 2,
+        &job.request_id,
+        Ok("done".into()),
+        RunStats::default(),
+    );
     assert_eq!(
         texts(&a, "b"),
         [format!(

@@ -36,7 +36,19 @@ fn settings() -> Settings {
         key_prefix: "ws:user:connection:".into(),
         key_ttl_secs: 3600,
         max_sessions: 8,
+        prompt: prompt_config(),
     }
+}
+
+/// The default prompt settings with the rate and in-flight limits off (tests of the limits
+/// turn them on).
+fn prompt_config() -> crate::config::PromptConfig {
+    let mut p = crate::config::Config::from_lookup(|_| None)
+        .expect("defaults")
+        .prompt;
+    p.rate_per_minute = 0;
+    p.max_prompts_in_flight = 0;
+    p
 }
 
 fn hub_for(owner: Option<&str>, s: Settings) -> Hub {
@@ -130,4 +142,5 @@ mod engine;
 mod gate;
 mod gateway;
 mod ownership;
+mod prompts;
 mod socketio;
