@@ -129,7 +129,7 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
         }
     }
     match custom.sub.as_deref() {
-        Some(sub) if !sub.is_empty() && sub.len() <= 256 => Ok(sub.to_owned()),
+        Some(sub) if !sub.is_empty() && sub.chars().count() <= 256 => Ok(sub.to_owned()),
         _ => Err(AuthError::Invalid),
     }
 }
@@ -353,6 +353,17 @@ mod tests {
         assert_eq!(verify(&ok, &settings(), NOW_MS), Ok("s".repeat(256)));
         let long = sign("s3cret", json!({"sub": "s".repeat(257), "exp": NOW + 60}));
         assert_eq!(verify(&long, &settings(), NOW_MS), Err(AuthError::Invalid));
+        // Characters, not bytes: 256 two-byte characters are 512 bytes.
+        let wide = sign(
+            "s3cret",
+            json!({"sub": "\u{e9}".repeat(256), "exp": NOW + 60}),
+        );
+        assert_eq!(verify(&wide, &settings(), NOW_MS), Ok("\u{e9}".repeat(256)));
+        let wider = sign(
+            "s3cret",
+            json!({"sub": "\u{e9}".repeat(257), "exp": NOW + 60}),
+        );
+        assert_eq!(verify(&wider, &settings(), NOW_MS), Err(AuthError::Invalid));
     }
 
     #[test]
