@@ -77,6 +77,7 @@ class Wire {
 
   /** Resolves once the upgrade succeeded; rejects with the HTTP status of a refusal. */
   opened(ms = 5000) {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`WebSocket not open within ${ms} ms`)), ms);
       this.ws.once("open", () => { clearTimeout(t); resolve(); });
