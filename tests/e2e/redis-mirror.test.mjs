@@ -193,7 +193,7 @@ describe("faults", () => {
         const times = failures.value.map((l) => l.time);
         assert.ok(failures.ok, `only ${times.length} failed attempts logged in 25 s${tail(gw)}`);
         const gaps = times.slice(1).map((t, i) => t - times[i]);
-        console.log(`FIGURE mirror retry gaps during outage (ms): ${gaps.join(", ")}`);
+        console.log(`observed: mirror retry gaps during outage (ms): ${gaps.join(", ")}`);
         for (const g of gaps) assert.ok(g <= 5800, `a retry came ${g} ms after the previous one (cap 5 s): ${gaps.join(", ")}`);
         assert.ok(gaps.at(-1) >= 4000, `retries do not back off towards 5 s: ${gaps.join(", ")}`);
         assert.ok(s.connected, "the client stayed connected through the outage");
@@ -204,7 +204,7 @@ describe("faults", () => {
         const res = await pollUntil(() => r.get(keyOf(u)), (v) => v === s.id, { timeoutMs: 8000, intervalMs: 50 });
         const recoveredMs = Math.round(performance.now() - t0);
         assert.ok(res.ok, `key not written within 8 s of redis-server's return; Redis held ${JSON.stringify(res.value)}${tail(gw)}`);
-        console.log(`FIGURE mirror key reappeared ${recoveredMs} ms after redis-server came back (no client action)`);
+        console.log(`observed: mirror key reappeared ${recoveredMs} ms after redis-server came back (no client action)`);
         assert.ok(recoveredMs <= 6500, `recovery took ${recoveredMs} ms, more than the 5 s backoff cap allows`);
         const ttl = await r.ttl(keyOf(u));
         assert.ok(ttl > 3500 && ttl <= 3600, `TTL after recovery ${ttl}`);
