@@ -1,12 +1,23 @@
-// Prints the gateway's figures: wasm size, prompt round trips and connect times, measured
-// against the built Worker under `wrangler dev --local` (run ./scripts/build-worker first).
-//   node bench/bench.mjs [--prompts 1000] [--connects 100]
+// Prints the gateway's figures, every one the README quotes, measured against the built Worker
+// under `wrangler dev --local` (run ./scripts/build-worker first, or use ./scripts/bench):
+// wasm size; prompt round trips on a direct and on a relayed WebSocket; connect times by route;
+// connect times with the Redis mirror on and off and with a slow REST endpoint; how long the
+// mirror key takes to come back after redis-server restarts.
+//   node bench/bench.mjs [--prompts 1000] [--connects 100] [--mirror-connects 200] [--slow-connects 40] [--restarts 3] [--warmup 20]
+// Conditions, printed first: each gateway gets `--warmup` untimed connects (and prompts) first;
+// samples of the compared settings are interleaved so drift in the host's load hits them alike;
+// the mirror is off unless a line says it is on.
 import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { randomUUID } from "node:crypto";
 import { startGateway, ROOT } from "../tests/support/gateway.mjs";
-import { withToken, connect, next } from "../tests/support/client.mjs";
+import { withToken, connect, next, sleep } from "../tests/support/client.mjs";
+import { startRedisServer } from "../tests/support/redis-server.mjs";
+import { startUpstashServer } from "../tests/support/upstash-server.mjs";
+import { redisAt, pollUntil } from "../tests/support/redis-cli.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -14,46 +25,169 @@ const arg = (name, fallback) => {
 };
 const PROMPTS = arg("prompts", 1000);
 const CONNECTS = arg("connects", 100);
+const MIRROR_CONNECTS = arg("mirror-connects", 200);
+const SLOW_CONNECTS = arg("slow-connects", 40);
+const RESTARTS = arg("restarts", 3);
+const WARMUP = arg("warmup", 20);
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
-const ms = (x) => `${x.toFixed(2)} ms`;
+const ms = (x) => `${x.toFixed(1)} ms`;
+const summary = (xs) => `p50 ${ms(pct(xs, 50))}, p90 ${ms(pct(xs, 90))}, p99 ${ms(pct(xs, 99))} (n=${xs.length})`;
+const RUN = randomUUID().slice(0, 8);
+let users = 0;
+const user = (label) => `bench-${label}-${RUN}-${++users}`;
+const WS = { transports: ["websocket"] };
+
+console.log(`conditions: wrangler dev --local, ${cpus().length} CPUs, Node ${process.version}; ` +
+  `${WARMUP} untimed connects and prompts per gateway first; compared samples interleaved; Redis mirror off unless said`);
 
 const wasm = readFileSync(join(ROOT, "build", "index_bg.wasm"));
 console.log(`wasm module: ${wasm.length} bytes, ${gzipSync(wasm, { level: 9 }).length} bytes gzipped`);
 
-const gw = await startGateway();
-try {
-  // Sequential prompts on one WebSocket: send, wait for the prompt-response, repeat.
-  const s = await connect(gw.url, withToken("header", gw.token("bench-rtt"), { transports: ["websocket"] }));
+async function warmUp(gw, opts = WS) {
+  for (let i = 0; i < WARMUP; i++) {
+    const s = await connect(gw.url, withToken("header", gw.token(user("warmup")), opts));
+    const r = next(s, "prompt-response");
+    s.emit("send-prompt", { prompt: "warm" });
+    await r;
+    s.close();
+  }
+}
+
+async function timedConnect(gw, placement, opts) {
+  const t0 = performance.now();
+  const s = await connect(gw.url, withToken(placement, gw.token(user("connect")), opts));
+  return { s, ms: performance.now() - t0 };
+}
+
+async function roundTrips(s, n) {
   const rtts = [];
-  for (let i = 0; i < PROMPTS; i++) {
+  for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     const r = next(s, "prompt-response");
     s.emit("send-prompt", { prompt: `p${i}` });
     await r;
     rtts.push(performance.now() - t0);
   }
-  s.close();
-  console.log(`prompt round trip over one WebSocket (${PROMPTS} sequential): p50 ${ms(pct(rtts, 50))}, p99 ${ms(pct(rtts, 99))}`);
+  return rtts;
+}
 
-  for (const [label, placement, opts] of [
-    ["default transports (polling, then upgrade), auth-payload token", "auth", {}],
-    ["default transports, header token", "header", {}],
-    ["WebSocket only, header token", "header", { transports: ["websocket"] }],
-    ["WebSocket only, auth-payload token (relayed)", "auth", { transports: ["websocket"] }],
-  ]) {
-    const times = [];
-    for (let i = 0; i < CONNECTS; i++) {
-      const t0 = performance.now();
-      const c = await connect(gw.url, withToken(placement, gw.token(`bench-connect-${i}`), opts));
-      times.push(performance.now() - t0);
-      c.close();
+// ----- prompts and connects, mirror off -----
+{
+  const gw = await startGateway();
+  try {
+    await warmUp(gw);
+    // One socket routed straight to the user's object (header token), one relayed through the
+    // Worker (auth-payload token, WebSocket only); alternating blocks of 100.
+    const direct = await connect(gw.url, withToken("header", gw.token(user("rtt-direct")), WS));
+    const relayed = await connect(gw.url, withToken("auth", gw.token(user("rtt-relayed")), WS));
+    await roundTrips(direct, WARMUP);
+    await roundTrips(relayed, WARMUP);
+    const rtt = { direct: [], relayed: [] };
+    for (let done = 0; done < PROMPTS; done += 100) {
+      const n = Math.min(100, PROMPTS - done);
+      rtt.direct.push(...await roundTrips(direct, n));
+      rtt.relayed.push(...await roundTrips(relayed, n));
     }
-    console.log(`io() to connect, ${label} (${CONNECTS}): p50 ${ms(pct(times, 50))}, p99 ${ms(pct(times, 99))}`);
+    direct.close();
+    relayed.close();
+    console.log(`prompt round trip, sequential on one WebSocket, direct (header token): ${summary(rtt.direct)}`);
+    console.log(`prompt round trip, sequential on one WebSocket, relayed (auth payload): ${summary(rtt.relayed)}`);
+
+    const routes = [
+      ["WebSocket only, header token", "header", WS],
+      ["WebSocket only, auth-payload token (relayed)", "auth", WS],
+      ["default transports (polling, then upgrade), header token", "header", {}],
+      ["default transports, auth-payload token (via a gate)", "auth", {}],
+    ];
+    const times = routes.map(() => []);
+    for (let i = 0; i < CONNECTS; i++) {
+      for (const [k, [, placement, opts]] of routes.entries()) {
+        const { s, ms: t } = await timedConnect(gw, placement, opts);
+        times[k].push(t);
+        s.close();
+      }
+    }
+    for (const [k, [label]] of routes.entries()) console.log(`io() to connect, ${label}: ${summary(times[k])}`);
+  } finally {
+    await gw.stop();
+  }
+}
+
+// ----- the Redis mirror -----
+const REST_TOKEN = `bench-${randomUUID()}`;
+const redisServer = await startRedisServer();
+const endpoint = await startUpstashServer({ redisPort: redisServer.port, token: REST_TOKEN });
+const mirrorVars = (ep) => ({ UPSTASH_REDIS_REST_URL: ep.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN });
+try {
+  {
+    const [on, off] = await Promise.all([startGateway({ vars: mirrorVars(endpoint) }), startGateway()]);
+    try {
+      await Promise.all([warmUp(on), warmUp(off)]);
+      const t = { on: [], off: [] };
+      for (let i = 0; i < MIRROR_CONNECTS; i++) {
+        for (const [name, gw] of [["on", on], ["off", off]]) {
+          const { s, ms: x } = await timedConnect(gw, "header", WS);
+          t[name].push(x);
+          s.close();
+        }
+      }
+      console.log(`io() to connect, WebSocket only, header token, Redis mirror on: ${summary(t.on)}`);
+      console.log(`io() to connect, WebSocket only, header token, Redis mirror off: ${summary(t.off)}`);
+    } finally { await Promise.all([on.stop(), off.stop()]); }
+  }
+
+  {
+    const gw = await startGateway({ vars: mirrorVars(endpoint) });
+    try {
+      await warmUp(gw);
+      const t = { 0: [], 2000: [] };
+      for (let i = 0; i < SLOW_CONNECTS; i++) {
+        for (const delay of [0, 2000]) {
+          endpoint.setDelay(delay);
+          const { s, ms: x } = await timedConnect(gw, "header", WS);
+          t[delay].push(x);
+          s.close();
+        }
+      }
+      endpoint.setDelay(0);
+      console.log(`io() to connect, mirror on, REST endpoint answering at once: ${summary(t[0])}`);
+      console.log(`io() to connect, mirror on, REST endpoint holding every reply 2 s: ${summary(t[2000])}`);
+    } finally { endpoint.setDelay(0); await gw.stop(); }
+  }
+
+  {
+    // redis-server stops, a user connects, the writes fail and back off to their 5 s cap;
+    // redis-server comes back on the same port: how long until the key is there, no client action.
+    let own = await startRedisServer();
+    const ownEndpoint = await startUpstashServer({ redisPort: own.port, token: REST_TOKEN });
+    const gw = await startGateway({ vars: mirrorVars(ownEndpoint) });
+    const back = [];
+    try {
+      await warmUp(gw);
+      for (let i = 0; i < RESTARTS; i++) {
+        const port = own.port;
+        await own.stop();
+        const u = user("outage");
+        const s = await connect(gw.url, withToken("header", gw.token(u), WS));
+        await sleep(10_000); // long enough for the backoff to reach its cap
+        own = await startRedisServer({ port });
+        const t0 = performance.now();
+        const res = await pollUntil(() => redisAt(port).get(`ws:user:connection:${u}`), (v) => v === s.id, { timeoutMs: 10_000, intervalMs: 25 });
+        back.push(res.ok ? performance.now() - t0 : NaN);
+        s.close();
+      }
+      console.log(`mirror key back after redis-server restarts (outage 10 s, retries capped at 5 s): ${back.map((x) => ms(x)).join(", ")} (n=${back.length})`);
+    } finally {
+      await gw.stop();
+      await ownEndpoint.stop();
+      await own.stop();
+    }
   }
 } finally {
-  await gw.stop();
+  await endpoint.stop();
+  await redisServer.stop();
 }

@@ -129,7 +129,7 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
         }
     }
     match custom.sub.as_deref() {
-        Some(sub) if !sub.is_empty() && sub.len() <= 256 => Ok(sub.to_owned()),
+        Some(sub) if !sub.is_empty() && sub.chars().count() <= 256 => Ok(sub.to_owned()),
         _ => Err(AuthError::Invalid),
     }
 }
@@ -319,11 +319,79 @@ mod tests {
             json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": ["x", "app"]}),
         );
         assert_eq!(verify(&ok, &s, NOW_MS), Ok("u".into()));
-        let bad = sign(
+        let one_aud = sign(
             "s3cret",
-            json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "x"}),
+            json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "app"}),
         );
-        assert_eq!(verify(&bad, &s, NOW_MS), Err(AuthError::Invalid));
+        assert_eq!(verify(&one_aud, &s, NOW_MS), Ok("u".into()));
+        // Each bad token differs from `ok` in one claim only.
+        for bad in [
+            json!({"sub": "u", "exp": NOW + 60, "iss": "me", "aud": "x"}),
+            json!({"sub": "u", "exp": NOW + 60, "iss": "me"}),
+            json!({"sub": "u", "exp": NOW + 60, "iss": "someone-else", "aud": ["x", "app"]}),
+            json!({"sub": "u", "exp": NOW + 60, "aud": ["x", "app"]}),
+            json!({"sub": "u", "exp": NOW + 60, "iss": "ME", "aud": ["x", "app"]}),
+        ] {
+            let t = sign("s3cret", bad.clone());
+            assert_eq!(verify(&t, &s, NOW_MS), Err(AuthError::Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn issuer_and_audience_are_not_checked_when_unset() {
+        let t = sign(
+            "s3cret",
+            json!({"sub": "u", "exp": NOW + 60, "iss": "anyone", "aud": "anything"}),
+        );
+        assert_eq!(verify(&t, &settings(), NOW_MS), Ok("u".into()));
+    }
+
+    #[test]
+    fn nbf_is_checked_with_leeway_when_present() {
+        let soon = sign(
+            "s3cret",
+            json!({"sub": "u", "exp": NOW + 60, "nbf": NOW + 20}),
+        );
+        assert_eq!(verify(&soon, &settings(), NOW_MS), Ok("u".into()));
+        let later = sign(
+            "s3cret",
+            json!({"sub": "u", "exp": NOW + 600, "nbf": NOW + 31}),
+        );
+        assert_eq!(verify(&later, &settings(), NOW_MS), Err(AuthError::Invalid));
+        let mut strict = settings();
+        strict.leeway_secs = 0;
+        assert_eq!(verify(&soon, &strict, NOW_MS), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn leeway_is_the_configured_one() {
+        let t = sign("s3cret", json!({"sub": "u", "exp": NOW - 100}));
+        assert_eq!(verify(&t, &settings(), NOW_MS), Err(AuthError::Expired));
+        let mut wide = settings();
+        wide.leeway_secs = 101;
+        assert_eq!(verify(&t, &wide, NOW_MS), Ok("u".into()));
+        wide.leeway_secs = 0;
+        let just = sign("s3cret", json!({"sub": "u", "exp": NOW - 1}));
+        assert_eq!(verify(&just, &wide, NOW_MS), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn sub_is_at_most_256_characters() {
+        let ok = sign("s3cret", json!({"sub": "s".repeat(256), "exp": NOW + 60}));
+        assert_eq!(verify(&ok, &settings(), NOW_MS), Ok("s".repeat(256)));
+        let long = sign("s3cret", json!({"sub": "s".repeat(257), "exp": NOW + 60}));
+        assert_eq!(verify(&long, &settings(), NOW_MS), Err(AuthError::Invalid));
+        // Characters, not bytes: 256 two-byte characters are 512 bytes.
+        let wide = sign(
+            "s3cret",
+            json!({"sub": "\u{e9}".repeat(256), "exp": NOW + 60}),
+        );
+        assert_eq!(verify(&wide, &settings(), NOW_MS), Ok("\u{e9}".repeat(256)));
+        let wider = sign(
+            "s3cret",
+            json!({"sub": "\u{e9}".repeat(257), "exp": NOW + 60}),
+        );
+        assert_eq!(verify(&wider, &settings(), NOW_MS), Err(AuthError::Invalid));
     }
 
     #[test]

@@ -222,7 +222,8 @@ describe("heartbeat", () => {
           wire.send("3");
         }
         assert.equal(await wire.nextText(PING_INTERVAL + SLACK), "2", "fourth ping");
-        await wire.waitClose(PING_TIMEOUT + SLACK);
+        assert.equal(wire.noops, 3, "each pong was answered with a noop (6)");
+        assert.equal(await wire.waitClose(PING_TIMEOUT + SLACK), 1000);
         assert.deepEqual(wire.frames, [], "nothing but pings before the close");
       } finally { wire.close(); }
     });
@@ -231,7 +232,7 @@ describe("heartbeat", () => {
       const { wire } = await openWire(path);
       try {
         assert.equal(await wire.nextText(PING_INTERVAL + SLACK), "2");
-        await wire.waitClose(PING_TIMEOUT + SLACK);
+        assert.equal(await wire.waitClose(PING_TIMEOUT + SLACK), 1000);
       } finally { wire.close(); }
     });
   }
@@ -268,7 +269,7 @@ describe("close", () => {
     const { wire } = await openWire("/engine.io/");
     try {
       wire.send("1");
-      await wire.waitClose(2000);
+      assert.equal(await wire.waitClose(2000), 1000);
       assert.deepEqual(wire.frames, []);
     } finally { wire.close(); }
   });
@@ -353,7 +354,19 @@ describe("payloads", () => {
     const { wire } = await openWire(path, { autoPong: true });
     try {
       wire.send("abc");
-      await wire.waitClose(2000);
+      assert.equal(await wire.waitClose(2000), 1000);
+      assert.deepEqual(wire.frames, []);
+    } finally { wire.close(); }
+  });
+
+  test("websocket: a frame of maxPayload bytes is echoed, one byte more closes with 1009", async () => {
+    const { wire } = await openWire(path, { autoPong: true });
+    try {
+      const exact = `4${"m".repeat(MAX_PAYLOAD - 1)}`;
+      wire.send(exact);
+      assert.deepEqual(await wire.next(), { text: exact });
+      wire.send(`4${"m".repeat(MAX_PAYLOAD)}`);
+      assert.equal(await wire.waitClose(3000), 1009);
       assert.deepEqual(wire.frames, []);
     } finally { wire.close(); }
   });
@@ -377,12 +390,41 @@ describe("polling rules", () => {
     const first = get(path, sid, { timeout: 3000 }).then((r) => r, (e) => e);
     await sleep(50);
     const second = await get(path, sid);
-    assert.equal(second.status, 400, `second poll got ${second.status} ${second.body}`);
+    assertError(second, 400, 3, "Bad request");
     const r = await first;
     assert.ok(!(r instanceof Error), `the first poll must be answered once the session closes: ${r.message}`);
     assert.equal(r.status, 200);
     assert.equal(r.body, "1", "the first poll gets the close packet");
     assertError(await get(path, sid), 400, 1, "Session ID unknown");
+  });
+
+  test("a second concurrent POST is refused with 400 Bad request and closes the session", async () => {
+    // The object reads a POST's body after noting the POST, so large bodies sent together
+    // overlap there. Bounded tries: each round opens a fresh session.
+    const body = `4${"p".repeat(MAX_PAYLOAD - 1)}`;
+    let overlapped = null;
+    const seen = [];
+    for (let round = 0; round < 5 && !overlapped; round++) {
+      const { sid } = await handshake(path);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => post(path, sid, body, { timeout: 15_000 })));
+      seen.push(answers.map((a) => `${a.status} ${a.body.slice(0, 60)}`).join(" | "));
+      for (const a of answers) {
+        if (a.status === 200) { assert.equal(a.body, "ok"); continue; }
+        const err = JSON.parse(a.body);
+        assert.ok(err.code === 3 || err.code === 1, `unexpected answer ${a.status} ${a.body}`);
+        if (err.code === 3) { assertError(a, 400, 3, "Bad request"); overlapped = sid; }
+      }
+    }
+    assert.ok(overlapped, `no POST overlapped another in 5 rounds:\n${seen.join("\n")}`);
+    assertError(await get(path, overlapped), 400, 1, "Session ID unknown");
+  });
+
+  test("transport=websocket without an upgrade on an existing sid is refused; the session goes on", async () => {
+    const { sid } = await handshake(path);
+    assertError(await http(endpoint(path, `EIO=4&transport=websocket&sid=${encodeURIComponent(sid)}`)), 400, 3, "Bad request");
+    assert.equal((await post(path, sid, "4still")).body, "ok");
+    const r = await get(path, sid);
+    assert.deepEqual(await packetsWithoutPings(path, sid, r.body), ["4still"]);
   });
 
   test("a payload of exactly maxPayload bytes is accepted", async () => {
@@ -460,16 +502,44 @@ describe("upgrade", () => {
     const w = await upgrade(path, sid);
     const w2 = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`));
     try {
+      // The README documents HTTP 400 (the reference server accepts and then closes instead).
       const err = await w2.opened().then(() => null, (e) => e);
-      if (err?.status !== undefined) {
-        assert.equal(err.status, 400);
-      } else {
-        await w2.waitClose(2000);
-        assert.deepEqual(w2.frames, [], "the refused socket gets no packet");
-      }
+      assert.equal(err?.status, 400, `the second WebSocket must be refused with 400, got ${err?.message ?? "an open socket"}`);
+      assert.equal(err.contentType?.split(";")[0].trim(), "application/json");
+      assert.deepEqual(JSON.parse(err.body), { code: 3, message: "Bad request" });
       w.send("4first");
       assert.deepEqual(await w.next(), { text: "4first" });
     } finally { w.close(); w2.close(); }
+  });
+
+  test("a second WebSocket while an upgrade is under way is refused with 400", async () => {
+    const path = "/engine.io/";
+    const { sid } = await handshake(path);
+    const w = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`), { autoPong: true });
+    const w2 = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`));
+    try {
+      await w.opened();
+      const err = await w2.opened().then(() => null, (e) => e);
+      assert.equal(err?.status, 400, `got ${err?.message ?? "an open socket"}`);
+      assert.deepEqual(JSON.parse(err.body), { code: 3, message: "Bad request" });
+      w.send("2probe");
+      assert.equal(await w.nextText(), "3probe");
+    } finally { w.close(); w2.close(); }
+  });
+
+  test("anything but a probe or an upgrade on the probe socket closes it with 1008; polling goes on", async () => {
+    const path = "/engine.io/";
+    const { sid } = await handshake(path);
+    const w = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`));
+    try {
+      await w.opened();
+      w.send("4too-early");
+      assert.equal(await w.waitClose(2000), 1008);
+      assert.deepEqual(w.frames, []);
+    } finally { w.close(); }
+    assert.equal((await post(path, sid, "4via-polling")).body, "ok");
+    const r = await get(path, sid);
+    assert.deepEqual(await packetsWithoutPings(path, sid, r.body), ["4via-polling"]);
   });
 
   test("Socket.IO over an upgraded session", async () => {

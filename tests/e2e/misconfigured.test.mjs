@@ -21,6 +21,15 @@ for (const placement of PLACEMENTS) {
   }
 }
 
+test("the unset secret is logged as an error", async () => {
+  await fetch(`${gw.url}/socket.io/?EIO=4&transport=polling`);
+  const deadline = Date.now() + 3000;
+  const line = () => gw.jsonLogs().find((l) => /^JWT_SECRET is unset/.test(l.msg));
+  while (!line() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(line()?.level, 50, "an error line names JWT_SECRET");
+  assert.match(line().msg, /SERVER_MISCONFIGURED/);
+});
+
 test("a bad numeric setting is refused with a message naming the variable", async () => {
   const bad = await startGateway({ vars: { PING_INTERVAL_MS: "soon" } });
   try {

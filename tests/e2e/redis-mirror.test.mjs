@@ -37,21 +37,7 @@ after(async () => {
 const mirrorVars = (ep, extra = {}) => ({ UPSTASH_REDIS_REST_URL: ep.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN, ...extra });
 const open = (gw, u, placement = "header") => connect(gw.url, withToken(placement, gw.token(u), WS));
 
-async function timedOpen(gw, u) {
-  const t0 = performance.now();
-  const socket = await open(gw, u);
-  return { socket, ms: performance.now() - t0 };
-}
 
-const quantile = (values, q) => {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
-const median = (values) => {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Error lines the gateway logged about the mirror, optionally for one user. */
 const mirrorErrors = (gw, u) =>
@@ -207,7 +193,7 @@ describe("faults", () => {
         const times = failures.value.map((l) => l.time);
         assert.ok(failures.ok, `only ${times.length} failed attempts logged in 25 s${tail(gw)}`);
         const gaps = times.slice(1).map((t, i) => t - times[i]);
-        console.log(`FIGURE mirror retry gaps during outage (ms): ${gaps.join(", ")}`);
+        console.log(`observed: mirror retry gaps during outage (ms): ${gaps.join(", ")}`);
         for (const g of gaps) assert.ok(g <= 5800, `a retry came ${g} ms after the previous one (cap 5 s): ${gaps.join(", ")}`);
         assert.ok(gaps.at(-1) >= 4000, `retries do not back off towards 5 s: ${gaps.join(", ")}`);
         assert.ok(s.connected, "the client stayed connected through the outage");
@@ -218,7 +204,7 @@ describe("faults", () => {
         const res = await pollUntil(() => r.get(keyOf(u)), (v) => v === s.id, { timeoutMs: 8000, intervalMs: 50 });
         const recoveredMs = Math.round(performance.now() - t0);
         assert.ok(res.ok, `key not written within 8 s of redis-server's return; Redis held ${JSON.stringify(res.value)}${tail(gw)}`);
-        console.log(`FIGURE mirror key reappeared ${recoveredMs} ms after redis-server came back (no client action)`);
+        console.log(`observed: mirror key reappeared ${recoveredMs} ms after redis-server came back (no client action)`);
         assert.ok(recoveredMs <= 6500, `recovery took ${recoveredMs} ms, more than the 5 s backoff cap allows`);
         const ttl = await r.ttl(keyOf(u));
         assert.ok(ttl > 3500 && ttl <= 3600, `TTL after recovery ${ttl}`);
@@ -238,36 +224,47 @@ describe("faults", () => {
       await slowEndpoint?.stop();
     });
 
-    test("a 2 s reply delay adds less than 100 ms to the median connect", async () => {
-      const warm = await open(gw, user("slow-warmup"));
-      warm.close();
-      const fast = [];
-      const slow = [];
-      // Interleaved so drift in the host's load hits both samples alike.
-      for (let i = 0; i < 10; i++) {
-        for (const [delay, sample] of [[0, fast], [2000, slow]]) {
-          slowEndpoint.setDelay(delay);
-          const { socket, ms } = await timedOpen(gw, user(`slow-${delay}-${i}`));
-          sample.push(ms);
-          socket.close();
-        }
-      }
-      const [mFast, mSlow] = [median(fast), median(slow)];
-      console.log(`FIGURE connect median, endpoint without delay: ${mFast.toFixed(1)} ms (n=10)`);
-      console.log(`FIGURE connect median, endpoint delayed 2000 ms: ${mSlow.toFixed(1)} ms (n=10)`);
-      assert.ok(mSlow - mFast < 100, `delayed endpoint: median ${mSlow.toFixed(1)} ms vs ${mFast.toFixed(1)} ms`);
-
-      // Prompts are not held up either, and the delayed write still lands.
-      slowEndpoint.setDelay(2000);
+    test("connects and prompts do not wait for a reply held back 4 s, and the write still lands", async () => {
+      // Had a connect or a prompt waited for its mirror write, it would take at least HELD ms.
+      // (What the delay costs in figures is measured by ./scripts/bench.)
+      const HELD = 4000;
+      slowEndpoint.setDelay(HELD);
       const u = user("slow-key");
-      const s = await open(gw, u);
       try {
         const t0 = performance.now();
-        assert.equal((await ask(s, "slow redis")).response, "Echo: slow redis");
-        const askMs = performance.now() - t0;
-        assert.ok(askMs < 1000, `a prompt took ${askMs.toFixed(0)} ms with a slow endpoint`);
+        const s = await open(gw, u);
+        const connectMs = performance.now() - t0;
+        try {
+          const t1 = performance.now();
+          assert.equal((await ask(s, "slow redis")).response, "Echo: slow redis");
+          const askMs = performance.now() - t1;
+          assert.ok(connectMs < HELD, `the connect took ${connectMs.toFixed(0)} ms with replies held ${HELD} ms`);
+          assert.ok(askMs < HELD, `a prompt took ${askMs.toFixed(0)} ms with replies held ${HELD} ms`);
+          await expectKey(redis, keyOf(u), s.id, gw, 8000);
+          assert.equal(mirrorErrors(gw, u).length, 0, `a held reply within the 5 s timeout is no error${tail(gw)}`);
+        } finally { s.close(); }
+      } finally { slowEndpoint.setDelay(0); }
+    });
+
+    test("a reply held longer than 5 s times the write out, logged, and it is retried", async () => {
+      slowEndpoint.setDelay(9000);
+      const u = user("timeout");
+      let s;
+      try {
+        const t0 = Date.now();
+        s = await open(gw, u);
+        const logged = await pollUntil(() => mirrorErrors(gw, u), (l) => l.length > 0, { timeoutMs: 8500, intervalMs: 100 });
+        assert.ok(logged.ok, `no mirror error within 8.5 s while replies were held 9 s${tail(gw)}`);
+        const after = logged.value[0].time - t0;
+        assert.ok(after >= 4500, `the write was given up after ${after} ms, before its 5 s timeout`);
+        assert.match(JSON.stringify(logged.value[0]), /no answer within 5000 ms/);
+        assert.ok(s.connected);
+      } finally { slowEndpoint.setDelay(0); }
+      try {
+        // The retry (with the endpoint answering again) leaves the key right.
         await expectKey(redis, keyOf(u), s.id, gw, 8000);
-      } finally { s.close(); slowEndpoint.setDelay(0); }
+      } finally { s.close(); }
+      await expectKey(redis, keyOf(u), null, gw, 15_000);
     });
   });
 
@@ -287,7 +284,7 @@ describe("faults", () => {
         const logged = await pollUntil(() => mirrorErrors(gw, u), (l) => l.length > 0, { timeoutMs: WRITE_MS });
         assert.ok(logged.ok, `no level-50 redis mirror error for ${u}${tail(gw)}`);
         assert.match(JSON.stringify(logged.value[0]), /401|unauthori[sz]ed/i);
-        assert.ok(!gw.jsonLogs().some((l) => JSON.stringify(l).includes(WRONG)), "the REST token appears in a log line");
+        assert.ok(!gw.logs().includes(WRONG), "the REST token appears in the gateway's output");
         assert.deepEqual(await redis.keys(`${keyOf(u)}*`), []);
         assert.ok(s.connected);
       } finally { s.close(); }
@@ -298,34 +295,43 @@ describe("faults", () => {
   });
 });
 
-describe("connect time with the mirror on and off", () => {
-  let on;
-  let off;
-  before(async () => {
-    [on, off] = await Promise.all([startGateway({ vars: mirrorVars(endpoint) }), startGateway()]);
-  });
-  after(async () => { await Promise.all([on?.stop(), off?.stop()]); });
+describe("many connections", () => {
+  let gw;
+  before(async () => { gw = await startGateway({ vars: mirrorVars(endpoint) }); });
+  after(async () => { await gw?.stop(); });
 
-  test("p50 over 50 websocket connects each", async () => {
-    for (const gw of [on, off]) (await open(gw, user("fig-warmup"))).close();
-    const times = { on: [], off: [] };
-    const onUsers = [];
-    for (let i = 0; i < 50; i++) {
-      for (const [name, gw] of [["on", on], ["off", off]]) {
-        const u = user(`fig-${name}-${i}`);
-        const { socket, ms } = await timedOpen(gw, u);
-        times[name].push(ms);
-        if (name === "on") onUsers.push([u, socket.id]);
-        socket.close();
-      }
-    }
-    const p50 = { on: median(times.on), off: median(times.off) };
-    console.log(`FIGURE connect p50 mirror on: ${p50.on.toFixed(1)} ms (p90 ${quantile(times.on, 0.9).toFixed(1)} ms, n=50)`);
-    console.log(`FIGURE connect p50 mirror off: ${p50.off.toFixed(1)} ms (p90 ${quantile(times.off, 0.9).toFixed(1)} ms, n=50)`);
-    assert.equal(mirrorErrors(on).length, 0, `mirror errors while measuring${tail(on)}`);
-    assert.ok(p50.on - p50.off < 100, `mirror on p50 ${p50.on.toFixed(1)} ms vs off ${p50.off.toFixed(1)} ms`);
-    // Every measured connection was closed, so the mirror must have cleaned up behind all of them.
-    const left = await pollUntil(() => redis.keys(`${PREFIX}fig-on-*-${RUN}`), (k) => k.length === 0, { timeoutMs: WRITE_MS });
+  test("twenty users: every key appears with its socket id, and every key goes when they leave", async () => {
+    const us = Array.from({ length: 20 }, (_, i) => user(`many-${i}`));
+    const sockets = [];
+    try {
+      for (const u of us) sockets.push(await open(gw, u));
+      // First the writes must have happened, or "nothing is left" below would prove nothing.
+      for (const [i, u] of us.entries()) await expectKey(redis, keyOf(u), sockets[i].id, gw);
+      assert.equal((await redis.keys(`${PREFIX}many-*-${RUN}`)).length, 20);
+    } finally { sockets.forEach((s) => s.close()); }
+    const left = await pollUntil(() => redis.keys(`${PREFIX}many-*-${RUN}`), (k) => k.length === 0, { timeoutMs: WRITE_MS });
     assert.ok(left.ok, `keys left behind: ${left.value}`);
+    assert.equal(mirrorErrors(gw).length, 0, `mirror errors${tail(gw)}`);
+  });
+});
+
+describe("REDIS_URL with REDIS_PASSWORD, and REDIS_KEY_PREFIX", () => {
+  const prefix = `custom:${RUN}:`;
+  let gw;
+  before(async () => {
+    gw = await startGateway({ vars: { REDIS_URL: endpoint.url, REDIS_PASSWORD: REST_TOKEN, REDIS_KEY_PREFIX: prefix } });
+  });
+  after(async () => { await gw?.stop(); });
+
+  test("the key is written under the prefix through the REDIS_URL endpoint, and removed", async () => {
+    const u = user("redis-url");
+    const s = await open(gw, u);
+    try {
+      await expectKey(redis, `${prefix}${u}`, s.id, gw);
+      assert.equal(await redis.get(keyOf(u)), null, "nothing under the default prefix");
+    } finally { s.close(); }
+    await expectKey(redis, `${prefix}${u}`, null, gw);
+    assert.equal(mirrorErrors(gw).length, 0, `mirror errors${tail(gw)}`);
+    assert.ok(!gw.logs().includes(REST_TOKEN), "REDIS_PASSWORD appears in the gateway's output");
   });
 });

@@ -17,7 +17,7 @@ test("relayed WebSocket (no token at HTTP level) that never sends CONNECT is clo
   try {
     assert.match(await w.nextText(5000), /^0\{"sid":/);
     const t0 = Date.now();
-    await w.waitClose(CONNECT_TIMEOUT + 2000);
+    assert.equal(await w.waitClose(CONNECT_TIMEOUT + 2000), 1000, "a normal close");
     assert.ok(Date.now() - t0 >= CONNECT_TIMEOUT - 200, "not before the timeout");
   } finally { w.close(); }
 });
@@ -26,15 +26,19 @@ test("WebSocket routed by a header token that never sends CONNECT is closed", as
   const w = new Wire(wsUrl(`&token=${gw.token("idle-ws")}`), { autoPong: true });
   try {
     assert.match(await w.nextText(5000), /^0\{"sid":/);
-    await w.waitClose(CONNECT_TIMEOUT + 2000);
+    const t0 = Date.now();
+    assert.equal(await w.waitClose(CONNECT_TIMEOUT + 2000), 1000, "a normal close");
+    assert.ok(Date.now() - t0 >= CONNECT_TIMEOUT - 200, `closed after ${Date.now() - t0} ms, before the timeout`);
   } finally { w.close(); }
 });
 
 test("polling session that never sends CONNECT is closed", async () => {
   const open = await http(`${gw.url}/socket.io/?EIO=4&transport=polling`);
+  const t0 = Date.now();
   const { sid } = JSON.parse(open.body.slice(1));
   const poll = await http(`${gw.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { timeout: CONNECT_TIMEOUT + 3000 });
   assert.equal(poll.body, "1", "the waiting GET gets the close packet");
+  assert.ok(Date.now() - t0 >= CONNECT_TIMEOUT - 200, `closed after ${Date.now() - t0} ms, before the timeout`);
   const after = await http(`${gw.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
   assert.equal(after.status, 400);
 });

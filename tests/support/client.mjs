@@ -32,10 +32,10 @@ export function next(emitter, event, ms = 10_000) {
   });
 }
 
-/** Sends a prompt and waits for its prompt-response. */
-export async function ask(socket, prompt, ms = 10_000) {
+/** Sends a prompt (with `extra` payload fields) and waits for its prompt-response. */
+export async function ask(socket, prompt, ms = 10_000, extra = {}) {
   const response = next(socket, "prompt-response", ms);
-  socket.emit("send-prompt", { prompt });
+  socket.emit("send-prompt", { prompt, ...extra });
   return response;
 }
 

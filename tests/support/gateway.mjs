@@ -2,7 +2,7 @@
 // it by process id. Each instance runs from its own copy of build/ (so a rebuild or an edit
 // under src/ never reloads a running test) with its own port, inspector port and storage.
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,57 @@ export const TEST_SECRET = "test-secret-for-e2e-only";
 
 const READY_TIMEOUT_MS = 90_000;
 
+/** Files whose change makes build/ stale: the crate, its lockfile, the Worker config and the files compiled into the wasm. */
+const BUILD_INPUTS = ["src", "Cargo.toml", "Cargo.lock", "wrangler.toml", "test-websocket-auth.html"];
+
+function newestMtime(path) {
+  const st = statSync(path);
+  if (!st.isDirectory()) return { path, mtime: st.mtimeMs };
+  let newest = { path, mtime: 0 };
+  for (const entry of readdirSync(path)) {
+    const n = newestMtime(join(path, entry));
+    if (n.mtime > newest.mtime) newest = n;
+  }
+  return newest;
+}
+
+/**
+ * Refuses to test an old build: throws unless build/ exists and every file in it is newer than
+ * every build input. `node --test` alone would otherwise test whatever build/ holds.
+ */
+export function assertFreshBuild(root = ROOT) {
+  const build = join(root, "build");
+  const refuse = (why) => { throw new Error(`${why}: run ./scripts/build-worker (or ./scripts/test, which builds first)`); };
+  if (!existsSync(join(build, "index.js")) || !existsSync(join(build, "index_bg.wasm"))) refuse("build/ is missing");
+  const oldestBuilt = Math.min(...["index.js", "index_bg.wasm"].map((f) => statSync(join(build, f)).mtimeMs));
+  for (const input of BUILD_INPUTS) {
+    const p = join(root, input);
+    if (!existsSync(p)) continue;
+    const newest = newestMtime(p);
+    if (newest.mtime > oldestBuilt) refuse(`build/ is older than ${newest.path.slice(root.length + 1)}`);
+  }
+}
+
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/**
+ * The gateway's JSON log lines in `output` (complete lines only). A line that starts a log
+ * object but does not parse is an error, so a check that nothing was logged cannot pass by
+ * missing a line it could not read.
+ */
+export function parseJsonLogs(output) {
+  const lines = output.replace(ANSI, "").split("\n");
+  lines.pop(); // the last line may still be being written
+  const bad = [];
+  const parsed = lines.flatMap((l) => {
+    const i = l.indexOf("{\"level\"");
+    if (i < 0) return [];
+    try { return [JSON.parse(l.slice(i))]; } catch { bad.push(l); return []; }
+  });
+  if (bad.length) throw new Error(`gateway log lines that are not JSON:\n${bad.join("\n")}`);
+  return parsed;
+}
+
 /**
  * @param {object} opts
  * @param {Record<string,string>} [opts.vars] Worker variables (JWT_SECRET defaults to TEST_SECRET;
@@ -23,7 +74,7 @@ export async function startGateway({ vars = {} } = {}) {
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   const dir = mkdtempSync(join(tmpdir(), "gateway-"));
-  if (!existsSync(join(ROOT, "build", "index.js"))) throw new Error("build/ is missing: run ./scripts/build-worker");
+  assertFreshBuild();
   cpSync(join(ROOT, "build"), join(dir, "build"), { recursive: true });
   // The same configuration without its build step.
   const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\[build\][^[]*/m, "");
@@ -79,13 +130,9 @@ export async function startGateway({ vars = {} } = {}) {
     pid: child.pid,
     /** Everything wrangler and the Worker printed so far. */
     logs: () => output,
-    /** Log lines the gateway wrote as JSON objects. */
+    /** Log lines the gateway wrote as JSON objects; throws on one that does not parse. */
     // wrangler colours warnings and errors even with NO_COLOR, so codes are stripped first.
-    jsonLogs: () => output.replace(/\x1b\[[0-9;]*m/g, "").split("\n").flatMap((l) => {
-      const i = l.indexOf("{\"level\"");
-      if (i < 0) return [];
-      try { return [JSON.parse(l.slice(i))]; } catch { return []; }
-    }),
+    jsonLogs: () => parseJsonLogs(output),
     token: (sub, ttl = 3600, extra = {}) => tokenFor(allVars.JWT_SECRET ?? TEST_SECRET, sub, ttl, extra),
     async stop() {
       if (stopped) return;

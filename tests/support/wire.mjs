@@ -27,26 +27,43 @@ export async function http(url, { method = "GET", body, headers, timeout = 5000 
 }
 
 export /**
- * A raw WebSocket that queues what it receives. `6` (noop) frames are dropped: the runtime
- * answers each client pong with one. With `autoPong`, server pings are answered and hidden.
+ * A raw WebSocket that queues what it receives. `6` (noop) frames, which the runtime sends in
+ * answer to each client pong, are counted in `noops` and left out of the queue unless
+ * `keepNoops` is set. With `autoPong`, server pings are answered and hidden.
+ * `closeCode()` is the code of the server's close frame as soon as it arrives.
  */
 class Wire {
-  constructor(url, { autoPong = false } = {}) {
+  constructor(url, { autoPong = false, keepNoops = false, headers } = {}) {
     this.autoPong = autoPong;
+    this.keepNoops = keepNoops;
+    this.noops = 0;
     this.frames = [];
     this.wakers = [];
     this.closed = false;
     this.closeCode = undefined;
-    this.ws = new WebSocket(url);
+    this.ws = new WebSocket(url, headers ? { headers } : {});
     this.ws.on("error", () => {});
     this.ws.on("message", (data, isBinary) => {
       const frame = isBinary ? { binary: Buffer.from(data) } : { text: data.toString("utf8") };
-      if (frame.text === "6") return;
+      if (frame.text === "6") {
+        this.noops++;
+        if (!this.keepNoops) return;
+      }
       if (this.autoPong && frame.text === "2") { this.ws.send("3"); return; }
       this.frames.push(frame);
       this.wake();
     });
     this.ws.on("close", (code) => { this.closed = true; this.closeCode = code; this.wake(); });
+  }
+
+  /**
+   * The code of the server's close frame, or undefined while none arrived. ws 8 (pinned in
+   * package-lock.json) records it when the frame arrives, before the TCP connection ends,
+   * which under `wrangler dev` can be about 10 s later.
+   */
+  receivedCloseCode() {
+    if (this.ws._closeFrameReceived) return this.ws._closeCode;
+    return this.closed ? this.closeCode : undefined;
   }
 
   wake() { for (const w of this.wakers.splice(0)) w(); }
@@ -60,6 +77,7 @@ class Wire {
 
   /** Resolves once the upgrade succeeded; rejects with the HTTP status of a refusal. */
   opened(ms = 5000) {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`WebSocket not open within ${ms} ms`)), ms);
       this.ws.once("open", () => { clearTimeout(t); resolve(); });
@@ -98,18 +116,18 @@ class Wire {
   }
 
   /**
-   * Resolves once the server closed the socket; fails after `ms`. The server's close frame
-   * counts (readyState CLOSING without a close of ours): under `wrangler dev` the runtime ends
-   * the TCP connection of a client that never sent a frame about 10 s after that frame.
+   * Resolves with the close code once the server closed the socket; fails after `ms`. The
+   * server's close frame counts: under `wrangler dev` the runtime ends the TCP connection of a
+   * client that never sent a frame about 10 s after that frame.
    */
   async waitClose(ms) {
     const deadline = Date.now() + ms;
-    while (!this.closed && this.ws.readyState !== WebSocket.CLOSING) {
+    while (this.receivedCloseCode() === undefined) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`socket still open after ${ms} ms`);
       await this.waitChange(Math.min(left, 20));
     }
-    return this.closeCode;
+    return this.receivedCloseCode();
   }
 
   send(data) { this.ws.send(data); }
