@@ -40,9 +40,12 @@ const RUN = randomUUID().slice(0, 8);
 let users = 0;
 const user = (label) => `bench-${label}-${RUN}-${++users}`;
 const WS = { transports: ["websocket"] };
+// Load benchmarks run with the per-user and per-address limits off (they would refuse the load).
+const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", CONNECT_RATE_PER_MINUTE: "0", HANDSHAKE_LIMIT_PER_10S: "0" };
 
 console.log(`conditions: wrangler dev --local, ${cpus().length} CPUs, Node ${process.version}; ` +
-  `${WARMUP} untimed connects and prompts per gateway first; compared samples interleaved; Redis mirror off unless said`);
+  `${WARMUP} untimed connects and prompts per gateway first; compared samples interleaved; Redis mirror off unless said; ` +
+  `limits off: ${Object.entries(LOAD).map(([k, v]) => `${k}=${v}`).join(" ")}`);
 
 const wasm = readFileSync(join(ROOT, "build", "index_bg.wasm"));
 console.log(`wasm module: ${wasm.length} bytes, ${gzipSync(wasm, { level: 9 }).length} bytes gzipped`);
@@ -77,7 +80,7 @@ async function roundTrips(s, n) {
 
 // ----- prompts and connects, mirror off -----
 {
-  const gw = await startGateway();
+  const gw = await startGateway({ vars: LOAD });
   try {
     await warmUp(gw);
     // One socket routed straight to the user's object (header token), one relayed through the
@@ -124,7 +127,7 @@ const endpoint = await startUpstashServer({ redisPort: redisServer.port, token: 
 const mirrorVars = (ep) => ({ UPSTASH_REDIS_REST_URL: ep.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN });
 try {
   {
-    const [on, off] = await Promise.all([startGateway({ vars: mirrorVars(endpoint) }), startGateway()]);
+    const [on, off] = await Promise.all([startGateway({ vars: { ...LOAD, ...mirrorVars(endpoint) } }), startGateway({ vars: LOAD })]);
     try {
       await Promise.all([warmUp(on), warmUp(off)]);
       const t = { on: [], off: [] };
@@ -141,7 +144,7 @@ try {
   }
 
   {
-    const gw = await startGateway({ vars: mirrorVars(endpoint) });
+    const gw = await startGateway({ vars: { ...LOAD, ...mirrorVars(endpoint) } });
     try {
       await warmUp(gw);
       const t = { 0: [], 2000: [] };
@@ -164,7 +167,7 @@ try {
     // redis-server comes back on the same port: how long until the key is there, no client action.
     let own = await startRedisServer();
     const ownEndpoint = await startUpstashServer({ redisPort: own.port, token: REST_TOKEN });
-    const gw = await startGateway({ vars: mirrorVars(ownEndpoint) });
+    const gw = await startGateway({ vars: { ...LOAD, ...mirrorVars(ownEndpoint) } });
     const back = [];
     try {
       await warmUp(gw);

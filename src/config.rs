@@ -94,6 +94,8 @@ pub struct Config {
     pub max_sessions_per_user: u64,
     /// Handshakes without a token visible at HTTP level, per client address and 10 s; 0 = off.
     pub handshake_limit_per_10s: u64,
+    /// CONNECTs one user may make per minute (a bucket as deep as the rate); 0 = off.
+    pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
 }
 
@@ -157,6 +159,7 @@ impl Config {
             dev_mode: flag("GATEWAY_DEV")?,
             max_sessions_per_user: num("MAX_SESSIONS_PER_USER", 8, 0, 1000)?,
             handshake_limit_per_10s: num("HANDSHAKE_LIMIT_PER_10S", 100, 0, 1_000_000)?,
+            connect_rate_per_minute: num("CONNECT_RATE_PER_MINUTE", 30, 0, 1_000_000)?,
             prompt: prompt(&get, &num)?,
         })
     }

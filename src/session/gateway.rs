@@ -72,7 +72,13 @@ impl Application for Gateway {
             // A gate cannot hand a WebSocket over; the client opens a new connection.
             None if core.transport(sid) != Some(Transport::Polling) => reconnect_required(),
             None => Connect::HandOver { user },
-            Some(owner) if owner == user => Connect::Accept { user: Some(user) },
+            Some(owner) if owner == user => match core.take_connect() {
+                Ok(()) => Connect::Accept { user: Some(user) },
+                Err(ms) => Connect::Refuse {
+                    message: "Too many connections; retry later".into(),
+                    data: Some(json!({ "code": "RATE_LIMITED", "retryAfterMs": ms })),
+                },
+            },
             Some(_) => refusal(AuthError::Mismatch),
         }
     }

@@ -303,7 +303,7 @@ impl Hub {
         c.gate.expire(now, idle);
         c.mirror_tick();
         c.flush_interrupted();
-        if !c.state.prompts.running.is_empty() {
+        if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {
             c.keep_alive_at = Some(now + KEEP_ALIVE_MS);
         }
         self.done()

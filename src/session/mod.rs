@@ -62,6 +62,7 @@ pub struct Settings {
     pub key_prefix: String,
     pub key_ttl_secs: u64,
     pub max_sessions: u64,
+    pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
 }
 
@@ -78,6 +79,7 @@ impl Settings {
             key_prefix: c.key_prefix.clone(),
             key_ttl_secs: c.key_ttl_secs,
             max_sessions: c.max_sessions_per_user,
+            connect_rate_per_minute: c.connect_rate_per_minute,
             prompt: c.prompt.clone(),
         }
     }

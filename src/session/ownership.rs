@@ -7,6 +7,7 @@ use super::prompts::PromptBook;
 use super::{Action, CloseReason, Core};
 use crate::log::{Level, Line};
 use crate::mirror::{self, Plan};
+use crate::prompt::limits::TokenBucket;
 use crate::protocol::socketio as sio;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct HubState {
     pub mirror: Option<Plan>,
     #[serde(default)]
     pub prompts: PromptBook,
+    /// CONNECTs of this user (`CONNECT_RATE_PER_MINUTE`).
+    #[serde(default)]
+    pub connects: TokenBucket,
 }
 
 impl Core {
@@ -47,6 +51,16 @@ impl Core {
 
     pub fn current(&self) -> Option<&Current> {
         self.state.current.as_ref()
+    }
+
+    /// Counts a CONNECT of the owner; `Err(ms)` when the user connects too often.
+    pub fn take_connect(&mut self) -> Result<(), u64> {
+        let rate = self.settings.connect_rate_per_minute;
+        let taken = self.state.connects.take(self.now, rate, rate);
+        if rate > 0 {
+            self.state_changed = true;
+        }
+        taken
     }
 
     /// `socket_id` on `sid` becomes the user's connection; the previous one is replaced.

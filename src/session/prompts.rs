@@ -14,6 +14,7 @@ use crate::log::{Level, Line};
 use crate::prompt::coalesce::Chunk;
 use crate::prompt::codes::{accepted_ack, cancel_ack, duplicate_ack};
 use crate::prompt::limits::TokenBucket;
+use crate::config::Processor;
 use crate::prompt::{self, Code, Failure, Job};
 use crate::protocol::socketio as sio;
 
@@ -87,7 +88,14 @@ impl Core {
         let cfg = self.settings.prompt.clone();
         let req = match prompt::parse_request(ev.args(), cfg.max_prompt_chars) {
             Ok(r) => r,
-            Err(f) => return self.reject_prompt(sid, ack, None, &f),
+            Err(f) => {
+                // A well-formed requestId is named in the refusal, so the client can match it.
+                let id = ev.args().first().and_then(|a| a.get("requestId"));
+                let id = id.and_then(Value::as_str).filter(|id| {
+                    !id.is_empty() && id.chars().count() <= prompt::MAX_REQUEST_ID_CHARS
+                });
+                return self.reject_prompt(sid, ack, id, &f);
+            }
         };
         let book = &mut self.state.prompts;
         if let Some(id) = req.request_id.as_deref() {
@@ -120,7 +128,10 @@ impl Core {
             },
         );
         self.state_changed = true;
-        self.keep_alive_at = Some(self.now + KEEP_ALIVE_MS);
+        if self.settings.prompt.processor != Processor::Echo {
+            // An upstream request takes a while: the object must not be evicted under it.
+            self.keep_alive_at = Some(self.now + KEEP_ALIVE_MS);
+        }
         self.ack(sid, ack, accepted_ack(&request_id));
         let user = self.user_of(sid);
         self.act(Action::Prompt(Job {

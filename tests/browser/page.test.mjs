@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { startGateway } from "../support/gateway.mjs";
 import { signToken } from "../support/jwt.mjs";
 import { launchChromium } from "../support/browser.mjs";
+import { startFakeUpstream } from "../support/fake-upstream.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
@@ -325,4 +326,47 @@ describe("opened from disk (file://, Origin null)", () => {
       assert.ok(forbidden > forbiddenBefore, `no new 403 for a /socket.io/ request in:\n${restricted.logs().slice(-2000)}`);
     });
   }
+});
+
+describe("streaming from a model, and the Stop button", () => {
+  let up;
+  let model;
+  before(async () => {
+    up = await startFakeUpstream({ delayMs: 20 });
+    model = await startGateway({ vars: { GATEWAY_DEV: "1", PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake" } });
+  });
+  after(async () => {
+    await model?.stop();
+    await up?.close();
+  });
+
+  test("the answer streams into the page, and Stop cancels the next one", async () => {
+    const page = await open(`${model.url}/test-websocket-auth.html`);
+    await connectWith(page, { token: model.token(`page-stream-${run}`), transports: "websocket" });
+    await waitStatus(page, "connected");
+    assert.equal(await page.isChecked("#stream"), true, "streaming is on by default");
+    await page.fill("#prompt", "!delay:60 !chunks:30 go");
+    await page.click("#send");
+    // Part of the answer shows before the whole of it arrives.
+    await waitUntil(page, "a partial answer", () => {
+      const t = document.getElementById("answer").textContent;
+      return t.startsWith("w0 ") && !t.includes("w29 ");
+    });
+    await waitEntry(page, "prompt-response");
+    const expected = Array.from({ length: 30 }, (_, k) => `w${k} `).join("");
+    assert.equal(await text(page, "#answer"), expected);
+    assert.equal(await page.isDisabled("#stop"), true, "nothing left to stop");
+
+    const abortedBefore = up.aborted.length;
+    await page.fill("#prompt", "!slow !chunks:50 long");
+    await page.click("#send");
+    await waitUntil(page, "the first chunk", () => document.getElementById("answer").textContent.length > 0);
+    await page.click("#stop");
+    await waitUntil(page, "PROMPT_CANCELLED", () =>
+      [...document.querySelectorAll('#log .entry[data-event="error"] .detail')].some((e) => /PROMPT_CANCELLED/.test(e.textContent)));
+    await up.waitFor(() => up.aborted.length > abortedBefore, 5000);
+    assert.ok(!(await text(page, "#answer")).includes("w49 "), "the answer stopped");
+    assert.equal(await page.isDisabled("#stop"), true);
+    assert.deepEqual(page.errors, []);
+  });
 });

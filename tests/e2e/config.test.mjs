@@ -5,7 +5,7 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startGateway, ROOT } from "../support/gateway.mjs";
+import { startGateway, ROOT, sidTag } from "../support/gateway.mjs";
 import { http, startConformanceGateway } from "../support/wire.mjs";
 import { PLACEMENTS, withToken, connect, ask } from "../support/client.mjs";
 
@@ -126,8 +126,9 @@ describe("conformance mode logs a warning", () => {
     const start = await logged(conf, (ls) => ls.find((l) => /^SOCKETIO_CONFORMANCE=1: authentication is off/.test(l.msg)));
     assert.equal(start?.level, 40);
     for (const sid of sids) {
-      const line = await logged(conf, (ls) => ls.find((l) => l.sid === sid && /SOCKETIO_CONFORMANCE is on/.test(l.msg)));
+      const line = await logged(conf, (ls) => ls.find((l) => l.sid === sidTag(sid) && /SOCKETIO_CONFORMANCE is on/.test(l.msg)));
       assert.equal(line?.level, 40, `no warning for ${sid}`);
+      assert.ok(!conf.logs().includes(sid), "the sid itself is never logged");
     }
   });
 });

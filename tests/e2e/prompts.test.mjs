@@ -42,20 +42,22 @@ async function client(gw, opts = {}) {
   return { socket, user };
 }
 
-/** Sends a prompt and collects its chunks until its terminal event. */
+/** Sends a prompt and collects its ack, its chunks and its terminal event. */
 function run(socket, payload, ms = 10_000) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let ack;
-    const t = setTimeout(() => { cleanup(); reject(new Error(`no terminal event within ${ms} ms`)); }, ms);
+    let end;
+    const t = setTimeout(() => { cleanup(); reject(new Error(`no ${end ? "ack" : "terminal event"} within ${ms} ms`)); }, ms);
+    const settle = () => { if (ack && end) { cleanup(); resolve({ ack, chunks, ...end }); } };
     const onChunk = (c) => { if (c.requestId === payload.requestId) chunks.push(c); };
-    const onResponse = (r) => { if (r.requestId === payload.requestId) { cleanup(); resolve({ ack, chunks, response: r }); } };
-    const onError = (e) => { if (e.requestId === payload.requestId) { cleanup(); resolve({ ack, chunks, error: e }); } };
+    const onResponse = (r) => { if (r.requestId === payload.requestId) { end = { response: r }; settle(); } };
+    const onError = (e) => { if (e.requestId === payload.requestId) { end = { error: e }; settle(); } };
     const cleanup = () => { clearTimeout(t); socket.off("prompt-chunk", onChunk); socket.off("prompt-response", onResponse); socket.off("error", onError); };
     socket.on("prompt-chunk", onChunk);
     socket.on("prompt-response", onResponse);
     socket.on("error", onError);
-    socket.emit("send-prompt", payload, (a) => { ack = a; });
+    socket.emit("send-prompt", payload, (a) => { ack = a; settle(); });
   });
 }
 

@@ -219,7 +219,7 @@ describe("prompts", () => {
     } finally { s.close(); }
   });
 
-  test("requestId is the client's from 1 to 128 characters, otherwise the gateway's", async () => {
+  test("requestId is the client's from 1 to 128 characters, absent means the gateway's, anything else is refused", async () => {
     const s = await connect(gw.url, withToken("auth", gw.token("request-ids"), WS));
     try {
       const sendWith = async (requestId) => {
@@ -234,14 +234,18 @@ describe("prompts", () => {
         assert.equal(await sendWith(kept), kept, `kept: ${kept.length} UTF-16 units`);
       }
       const generated = new Set();
-      for (const replaced of ["", "x".repeat(129), "\u00e9".repeat(129)]) {
-        const id = await sendWith(replaced);
-        assert.notEqual(id, replaced);
+      for (let i = 0; i < 2; i++) {
+        const id = await sendWith(undefined);
         assert.equal(typeof id, "string");
         assert.ok(id.length >= 1 && id.length <= 128, id);
         generated.add(id);
       }
-      assert.equal(generated.size, 3, "each generated id is new");
+      assert.equal(generated.size, 2, "each generated id is new");
+      for (const refused of ["", "x".repeat(129), "\u00e9".repeat(129)]) {
+        const ack = await s.timeout(5000).emitWithAck("send-prompt", { prompt: "id check", requestId: refused });
+        assert.equal(ack.status, "rejected", `${refused.length} characters`);
+        assert.equal(ack.error.code, "INVALID_PROMPT");
+      }
     } finally { s.close(); }
   });
 
@@ -254,16 +258,22 @@ describe("prompts", () => {
     } finally { s.close(); }
   });
 
-  test("every accepted prompt gets exactly one response", async () => {
+  test("every accepted prompt gets exactly one response; a refused one none", async () => {
     const s = await connect(gw.url, withToken("auth", gw.token("many-prompts"), WS));
     try {
       const seen = new Map();
       s.on("prompt-response", (r) => seen.set(r.requestId, (seen.get(r.requestId) ?? 0) + 1));
-      for (let i = 0; i < 50; i++) s.emit("send-prompt", { prompt: `p${i}`, requestId: `r${i}` });
+      const acks = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+        s.timeout(10_000).emitWithAck("send-prompt", { prompt: `p${i}`, requestId: `r${i}` })));
+      const accepted = acks.filter((a) => a.status === "accepted").map((a) => a.requestId);
+      const refused = acks.filter((a) => a.status === "rejected");
+      assert.equal(accepted.length + refused.length, 50);
+      assert.ok(accepted.length >= 4, `${accepted.length} accepted`);
+      for (const r of refused) assert.match(r.error.code, /^(RATE_LIMITED|TOO_MANY_PROMPTS)$/);
       const deadline = Date.now() + 10_000;
-      while (seen.size < 50 && Date.now() < deadline) await sleep(50);
+      while (seen.size < accepted.length && Date.now() < deadline) await sleep(50);
       await sleep(300);
-      assert.equal(seen.size, 50);
+      assert.deepEqual([...seen.keys()].sort(), accepted.sort());
       assert.ok([...seen.values()].every((n) => n === 1));
     } finally { s.close(); }
   });

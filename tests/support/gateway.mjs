@@ -146,3 +146,13 @@ export async function startGateway({ vars = {} } = {}) {
     },
   };
 }
+
+/** The tag the gateway's log lines carry for a sid (they never carry the sid itself). */
+export function sidTag(sid) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(sid, "utf8")) {
+    h ^= BigInt(b);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return (h >> 24n).toString(16).padStart(10, "0");
+}

@@ -169,3 +169,29 @@ fn a_second_connect_on_an_unauthenticated_websocket_gets_reconnect_required() {
     );
     assert!(closed(&a, "g"), "the third refusal closes the connection");
 }
+
+#[test]
+fn connects_of_one_user_are_rate_limited_with_retry_after() {
+    let mut s = settings();
+    s.connect_rate_per_minute = 2;
+    let mut h = hub_for(Some("alice"), s);
+    for sid in ["a", "b"] {
+        ws(&mut h, sid, HttpAuth::User("alice".into()));
+        assert!(connect_ack(&frame(&mut h, sid, "40"), sid).is_some());
+    }
+    ws(&mut h, "c", HttpAuth::User("alice".into()));
+    let a = frame(&mut h, "c", "40");
+    let t = texts(&a, "c")
+        .into_iter()
+        .find(|t| t.starts_with("44"))
+        .expect("refused");
+    let v: Value = serde_json::from_str(&t[2..]).unwrap();
+    assert_eq!(v["data"]["code"], "RATE_LIMITED");
+    let wait = v["data"]["retryAfterMs"].as_u64().unwrap();
+    assert!((1..=30_000).contains(&wait), "{wait}");
+    assert_eq!(
+        h.current().unwrap().sid,
+        "b",
+        "a refused connect replaces nobody"
+    );
+}

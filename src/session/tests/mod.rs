@@ -36,6 +36,7 @@ fn settings() -> Settings {
         key_prefix: "ws:user:connection:".into(),
         key_ttl_secs: 3600,
         max_sessions: 8,
+        connect_rate_per_minute: 0,
         prompt: prompt_config(),
     }
 }
