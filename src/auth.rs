@@ -114,8 +114,14 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
         Err(ValidationError::Expired) => return Err(AuthError::Expired),
         Err(_) => return Err(AuthError::Invalid),
     }
-    if claims.not_before.is_some() && claims.validate_maturity(&opts).is_err() {
-        return Err(AuthError::Invalid);
+    // Not `validate_maturity`: its `nbf - leeway` panics for an `nbf` near chrono's minimum.
+    if let Some(nbf) = claims.not_before {
+        if nbf
+            .checked_sub_signed(leeway)
+            .is_some_and(|start| now < start)
+        {
+            return Err(AuthError::Invalid);
+        }
     }
     let custom = &claims.custom;
     if let Some(iss) = &settings.issuer {
@@ -408,5 +414,51 @@ mod http_token_tests {
             verify_http(Some(&alice), &url("junk"), &jwt, now),
             Some(Err(AuthError::Invalid))
         );
+    }
+}
+
+/// Property tests of token extraction and verification on arbitrary input (see
+/// `protocol::fuzz_tests` for the case count and `PROPTEST_CASES`).
+#[cfg(test)]
+mod fuzz_tests {
+    use super::testing::sign;
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &str = "s3cret";
+    const NOW_MS: u64 = 1_800_000_000_000;
+    const NOW: i64 = 1_800_000_000;
+
+    fn settings(secret: &str) -> JwtSettings {
+        JwtSettings {
+            secret: Some(secret.into()),
+            leeway_secs: 30,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nbf_near_the_earliest_time_is_mature() {
+        // A signed `nbf` near chrono's earliest time: `nbf - leeway` used to overflow and panic.
+        let min = chrono::DateTime::<chrono::Utc>::MIN_UTC.timestamp();
+        let settings = JwtSettings {
+            leeway_secs: 1652,
+            ..settings(SECRET)
+        };
+        let t = sign(
+            SECRET,
+            json!({ "sub": "u", "exp": NOW + 60, "nbf": min + 1651 }),
+        );
+        assert_eq!(verify(&t, &settings, NOW_MS), Ok("u".into()));
+        let t = sign(
+            SECRET,
+            json!({ "sub": "u", "exp": NOW + 60, "nbf": NOW + 31 }),
+        );
+        assert_eq!(verify(&t, &settings, NOW_MS), Ok("u".into()));
+        let t = sign(
+            SECRET,
+            json!({ "sub": "u", "exp": NOW + 9999, "nbf": NOW + 1653 }),
+        );
+        assert_eq!(verify(&t, &settings, NOW_MS), Err(AuthError::Invalid));
     }
 }
