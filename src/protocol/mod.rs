@@ -2,5 +2,6 @@
 pub mod engineio;
 pub mod socketio;
 
-#[cfg(test)]
+// Property tests run natively only (proptest does not build for wasm32-unknown-unknown).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod fuzz_tests;

@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 
 use super::socketio::Event;
 use super::{Action, Core};
+use crate::config::Processor;
 use crate::log::{Level, Line};
 use crate::prompt::coalesce::Chunk;
 use crate::prompt::codes::{accepted_ack, cancel_ack, duplicate_ack};
 use crate::prompt::limits::TokenBucket;
-use crate::config::Processor;
 use crate::prompt::{self, Code, Failure, Job};
 use crate::protocol::socketio as sio;
 
