@@ -16,7 +16,7 @@ mod storage;
 mod upstash;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use futures_channel::oneshot;
@@ -46,6 +46,8 @@ struct Inner {
     unwritten: Vec<(String, Option<String>)>,
     /// Storage holds something of this object (a volatile gate has written nothing yet).
     persisted: bool,
+    /// Actions of the machine's restore, carried out with the first event.
+    pending: Vec<crate::session::Action>,
     /// Running prompt tasks by request id; sending on one cancels it.
     tasks: HashMap<String, oneshot::Sender<()>>,
 }
@@ -73,16 +75,23 @@ impl DurableObject for UserSession {
             unwritten: Vec::new(),
             persisted: true,
             tasks: HashMap::new(),
+            pending: Vec::new(),
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
             // Engine.IO pongs are answered by the runtime without waking the object.
             state.set_websocket_auto_response(&pair);
         }
+        // Sockets that survived hibernation; after a restart of the runtime there are none.
+        let live: HashSet<String> = state
+            .get_websockets()
+            .iter()
+            .flat_map(|ws| state.get_tags(ws))
+            .collect();
         let storage = state.storage();
         let slot = inner.clone();
         let _init = state.block_concurrency_while(async move {
             let stored = storage::load(&storage).await?;
-            restore(&slot, stored);
+            restore(&slot, stored, &live);
             Ok(())
         });
         UserSession { state, env, inner }
@@ -158,14 +167,16 @@ impl DurableObject for UserSession {
 
     async fn alarm(&self) -> Result<Response> {
         self.inner.borrow_mut().alarm_at = None;
+        self.catch_up().await?;
         self.tick_timers().await?;
         Response::ok("ok")
     }
 }
 
 /// Gives the machine what storage held when the object was (re)built.
-fn restore(inner: &RefCell<Inner>, stored: storage::Stored) {
+fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<String>) {
     let mut inner = inner.borrow_mut();
+    let inner = &mut *inner;
     inner.persisted = stored.any;
     let Some(hub) = inner.hub.as_mut() else {
         return;
@@ -178,6 +189,8 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored) {
             .with("sessions", count)
             .with_opt("userId", hub.owner()));
     }
+    let lost = hub.forget_lost_sockets(now_ms(), |sid| live.contains(sid));
+    inner.pending.extend(lost);
 }
 
 impl UserSession {
@@ -210,8 +223,13 @@ impl UserSession {
         })
     }
 
-    /// A volatile gate catches up with the timers that came due since its last request.
+    /// A volatile gate catches up with the timers that came due since its last request; any
+    /// object first carries out what its restore left to do.
     async fn catch_up(&self) -> Result<()> {
+        let pending = std::mem::take(&mut self.inner.borrow_mut().pending);
+        if !pending.is_empty() {
+            self.run(pending).await?;
+        }
         if self.memory_timer_ms() == Some(0) {
             self.tick_timers().await?;
         }

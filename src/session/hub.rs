@@ -110,6 +110,19 @@ impl Hub {
         c.sio.take_changed();
     }
 
+    /// After the object was rebuilt: sessions whose WebSocket no longer exists (the runtime
+    /// restarted; hibernated sockets do survive) end now, so they hold no user slot and no
+    /// Redis key until a ping would have found them out.
+    pub fn forget_lost_sockets(&mut self, now: u64, is_live: impl Fn(&str) -> bool) -> Vec<Action> {
+        let c = self.at(now);
+        for sid in c.engine.socket_sids() {
+            if !is_live(&sid) {
+                c.engine.ws_closed(now, &sid, &mut c.fx);
+            }
+        }
+        self.done()
+    }
+
     pub fn take_changes(&mut self) -> Changes {
         let mut sessions = self.core.engine.take_changed();
         sessions.extend(self.core.sio.take_changed());

@@ -245,3 +245,34 @@ describe("http processor (the app's backend)", () => {
     } finally { socket.close(); }
   });
 });
+
+describe("a restart in the middle of a prompt", () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway({ vars: { PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake-model" } });
+  });
+  after(async () => { await gw?.stop(); });
+
+  test("ends the prompt with PROMPT_INTERRUPTED on the user's next connection", { timeout: 120_000 }, async () => {
+    const user = `prompt-restart-${Date.now()}`;
+    const opts = () => withToken("auth", gw.token(user), { transports: ["websocket"] });
+    const first = await connect(gw.url, opts());
+    const id = rid();
+    first.emit("send-prompt", { prompt: "!slow !chunks:200 long", requestId: id, stream: true });
+    await next(first, "prompt-chunk");
+    await gw.restart();
+    first.close();
+    // Listen before the CONNECT completes: the error follows the CONNECT at once.
+    const { io } = await import("socket.io-client");
+    const second = io(gw.url, opts());
+    try {
+      const interrupted = new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("no PROMPT_INTERRUPTED within 20 s")), 20_000);
+        second.on("error", (e) => { if (e.requestId === id) { clearTimeout(t); resolve(e); } });
+      });
+      const e = await interrupted;
+      assert.equal(e.code, "PROMPT_INTERRUPTED");
+      assert.ok(second.connected);
+    } finally { second.close(); }
+  });
+});

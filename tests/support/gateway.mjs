@@ -65,6 +65,43 @@ export function parseJsonLogs(output) {
   return parsed;
 }
 
+/** Spawns `wrangler dev` with `args` and resolves once it answers on `url`. */
+async function launch(args, dir, url, append, output) {
+  const child = spawn(process.execPath, args, {
+    cwd: dir,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      WRANGLER_SEND_ERROR_REPORTS: "false",
+      WRANGLER_HIDE_BANNER: "true",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      NO_COLOR: "1",
+      FORCE_COLOR: "0",
+    },
+  });
+  const start = output().length;
+  const onData = (d) => append(d.toString());
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`wrangler dev not ready in ${READY_TIMEOUT_MS} ms:\n${output()}`)), READY_TIMEOUT_MS);
+    const check = () => {
+      if (/Ready on http/.test(output().slice(start))) { clearTimeout(timer); child.off("exit", onExit); resolve(); }
+    };
+    const onExit = (code) => { clearTimeout(timer); reject(new Error(`wrangler dev exited with ${code}:\n${output()}`)); };
+    child.stdout.on("data", check);
+    child.stderr.on("data", check);
+    child.on("exit", onExit);
+  });
+  // The runtime answers slightly after it prints "Ready".
+  for (let i = 0; i < 50; i++) {
+    try { await fetch(`${url}/`); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
+  return child;
+}
+
 /**
  * @param {object} opts
  * @param {Record<string,string>} [opts.vars] Worker variables (JWT_SECRET defaults to TEST_SECRET;
@@ -89,59 +126,37 @@ export async function startGateway({ vars = {} } = {}) {
   for (const [k, v] of Object.entries(allVars)) {
     if (v !== null && v !== undefined) args.push("--var", `${k}:${v}`);
   }
-  const child = spawn(process.execPath, args, {
-    cwd: dir,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: "false",
-      WRANGLER_SEND_ERROR_REPORTS: "false",
-      WRANGLER_HIDE_BANNER: "true",
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      NO_COLOR: "1",
-      FORCE_COLOR: "0",
-    },
-  });
-  let output = "";
-  const onData = (d) => { output += d.toString(); };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
   const url = `http://127.0.0.1:${port}`;
-
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`wrangler dev not ready in ${READY_TIMEOUT_MS} ms:\n${output}`)), READY_TIMEOUT_MS);
-    const check = () => {
-      if (/Ready on http/.test(output)) { clearTimeout(timer); resolve(); }
-    };
-    child.stdout.on("data", check);
-    child.stderr.on("data", check);
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`wrangler dev exited with ${code}:\n${output}`)); });
-  });
-  // The runtime answers slightly after it prints "Ready".
-  for (let i = 0; i < 50; i++) {
-    try { await fetch(`${url}/`); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
-  }
+  let output = "";
+  let child = await launch(args, dir, url, (d) => { output += d; }, () => output);
 
   let stopped = false;
+  const kill = async () => {
+    const exited = new Promise((r) => child.once("exit", r));
+    try { process.kill(-child.pid, "SIGTERM"); } catch {}
+    const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
+    await exited;
+    clearTimeout(t);
+  };
   return {
     url,
     port,
-    pid: child.pid,
+    get pid() { return child.pid; },
     /** Everything wrangler and the Worker printed so far. */
     logs: () => output,
     /** Log lines the gateway wrote as JSON objects; throws on one that does not parse. */
     // wrangler colours warnings and errors even with NO_COLOR, so codes are stripped first.
     jsonLogs: () => parseJsonLogs(output),
     token: (sub, ttl = 3600, extra = {}) => tokenFor(allVars.JWT_SECRET ?? TEST_SECRET, sub, ttl, extra),
+    /** Stops the runtime and starts it again on the same port with the same stored state. */
+    async restart() {
+      await kill();
+      child = await launch(args, dir, url, (d) => { output += d; }, () => output);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
-      const exited = new Promise((r) => child.once("exit", r));
-      try { process.kill(-child.pid, "SIGTERM"); } catch {}
-      const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
-      await exited;
-      clearTimeout(t);
+      await kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };

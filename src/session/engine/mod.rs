@@ -172,6 +172,15 @@ impl Engine {
         self.sessions.is_empty()
     }
 
+    /// Sessions on a WebSocket, or probing one: those that need a socket to exist.
+    pub fn socket_sids(&self) -> Vec<String> {
+        self.sessions
+            .values()
+            .filter(|s| s.transport == Transport::WebSocket || s.upgrading)
+            .map(|s| s.sid.clone())
+            .collect()
+    }
+
     pub fn is_live(&self, sid: &str) -> bool {
         self.sessions.get(sid).is_some_and(|s| !s.closing)
     }

@@ -76,3 +76,30 @@ fn state_survives_a_reload() {
     );
     assert!(a.iter().any(|x| matches!(x, Action::Prompt(_))));
 }
+
+#[test]
+fn sessions_whose_socket_did_not_survive_a_restart_end_and_free_the_key() {
+    let mut h = hub_for(Some("alice"), settings());
+    ws(&mut h, "s1", HttpAuth::User("alice".into()));
+    frame(&mut h, "s1", "40");
+    let state = h.state_record();
+    let sess = h.session_record("s1").unwrap();
+
+    let mut back = hub_for(None, settings());
+    back.restore(
+        T0 + 10,
+        serde_json::from_str(&state).unwrap(),
+        vec![serde_json::from_str(&sess).unwrap()],
+        Default::default(),
+    );
+    // Hibernated: the socket is still there, nothing happens.
+    assert!(back.forget_lost_sockets(T0 + 10, |_| true).is_empty());
+    assert!(back.has_session("s1"));
+    // Restarted: the socket is gone, the session ends and the key is deleted.
+    let a = back.forget_lost_sockets(T0 + 11, |_| false);
+    assert!(!back.has_session("s1"));
+    assert!(back.current().is_none());
+    assert!(mirror_ops(&a)
+        .iter()
+        .any(|op| matches!(op, Op::DeleteIf { .. })));
+}
