@@ -134,35 +134,10 @@ impl UserSession {
         let mut text = String::new();
         let mut stats = RunStats::default();
         let result = loop {
-            let step = {
-                let next = run.step();
-                pin_mut!(next);
-                loop {
-                    let now = now_ms();
-                    let wake = [total_at, idle_at, coalescer.deadline()]
-                        .into_iter()
-                        .flatten()
-                        .min()
-                        .unwrap_or(now + NEVER_MS);
-                    let timer = Delay::from(std::time::Duration::from_millis(
-                        wake.saturating_sub(now).max(1),
-                    ));
-                    match select(next.as_mut(), select(&mut cancel, timer)).await {
-                        Either::Left((step, _)) => break Some(step),
-                        Either::Right((Either::Left(_), _)) => break None,
-                        Either::Right((Either::Right(_), _)) => {
-                            let now = now_ms();
-                            if let Some(c) = coalescer.due(now) {
-                                self.chunk(job, c).await;
-                            }
-                            let over = |t: Option<u64>| t.is_some_and(|t| now >= t);
-                            if over(total_at) || over(idle_at) {
-                                break Some(Step::Failed(Failure::new(Code::PromptTimeout)));
-                            }
-                        }
-                    }
-                }
-            };
+            let deadlines = [total_at, idle_at];
+            let step = self
+                .next_step(job, &mut run, &mut coalescer, &mut cancel, deadlines)
+                .await;
             let Some(step) = step else {
                 controller.abort();
                 return None;
@@ -193,6 +168,47 @@ impl UserSession {
             self.chunk(job, c).await;
         }
         Some((result, stats))
+    }
+}
+
+impl UserSession {
+    /// The next step of `run`, flushing the coalescer when its time comes; `None` on a cancel,
+    /// `PROMPT_TIMEOUT` when one of `deadlines` passed first.
+    async fn next_step<U: Upstream>(
+        &self,
+        job: &Job,
+        run: &mut Run<'_, U>,
+        coalescer: &mut Coalescer,
+        cancel: &mut oneshot::Receiver<()>,
+        deadlines: [Option<u64>; 2],
+    ) -> Option<Step> {
+        let next = run.step();
+        pin_mut!(next);
+        loop {
+            let now = now_ms();
+            let wake = deadlines
+                .into_iter()
+                .chain([coalescer.deadline()])
+                .flatten()
+                .min()
+                .unwrap_or(now + NEVER_MS);
+            let timer = Delay::from(std::time::Duration::from_millis(
+                wake.saturating_sub(now).max(1),
+            ));
+            match select(next.as_mut(), select(&mut *cancel, timer)).await {
+                Either::Left((step, _)) => return Some(step),
+                Either::Right((Either::Left(_), _)) => return None,
+                Either::Right((Either::Right(_), _)) => {
+                    let now = now_ms();
+                    if let Some(c) = coalescer.due(now) {
+                        self.chunk(job, c).await;
+                    }
+                    if deadlines.iter().flatten().any(|&t| now >= t) {
+                        return Some(Step::Failed(Failure::new(Code::PromptTimeout)));
+                    }
+                }
+            }
+        }
     }
 }
 
