@@ -41,7 +41,10 @@ impl UserSession {
                     handovers.push(*h);
                 }
                 Action::Mirror(op) => self.spawn_mirror(op),
-                Action::Prompt(job) => self.start_prompt(job),
+                Action::Prompt(job) => match self.answer_at_once(&job) {
+                    Some(actions) => queue.extend(actions),
+                    None => self.start_prompt(job),
+                },
                 Action::CancelPrompt(id) => self.cancel_prompt(&id),
                 Action::Log(line) => self.log_as_owner(line),
             }

@@ -15,7 +15,7 @@ use crate::prompt::coalesce::{Chunk, Coalescer};
 use crate::prompt::driver::{ResponseBody, Run, Step, TransportError, Upstream, UpstreamResponse};
 use crate::prompt::upstream::{RequestInput, Target, UpstreamRequest};
 use crate::prompt::{echo, Code, Failure, Job};
-use crate::session::RunStats;
+use crate::session::{Action, RunStats};
 use crate::shell::clock::now_ms;
 
 /// What a task reports: `None` when it was cancelled (the machine already ended the prompt).
@@ -68,10 +68,10 @@ impl UserSession {
         let Some(cfg) = self.prompt_config() else {
             return;
         };
-        let outcome = match Target::from_config(&cfg) {
-            None => self.run_echo(&job).await,
-            Some(target) => self.run_upstream(&job, &target, &cfg, cancel).await,
+        let Some(target) = Target::from_config(&cfg) else {
+            return;
         };
+        let outcome = self.run_upstream(&job, &target, &cfg, cancel).await;
         self.inner.borrow_mut().tasks.remove(&job.request_id);
         if let Some((result, stats)) = outcome {
             let actions =
@@ -85,25 +85,34 @@ impl UserSession {
         let _ = self.run(actions).await;
     }
 
-    /// The built-in processor: `Echo: <prompt>`, word by word.
-    async fn run_echo(&self, job: &Job) -> Outcome {
-        let started = now_ms();
+    /// The built-in processor answers at once, within the event that accepted the prompt (one
+    /// storage write for the whole prompt, no task): `Echo: <prompt>`, word by word. `None`
+    /// when the prompt goes upstream.
+    pub(super) fn answer_at_once(&self, job: &Job) -> Option<Vec<Action>> {
+        let cfg = self.prompt_config()?;
+        if Target::from_config(&cfg).is_some() {
+            return None;
+        }
+        let now = now_ms();
         let mut coalescer = Coalescer::default();
         let mut text = String::new();
+        let mut actions = Vec::new();
+        let id = job.request_id.as_str();
         for delta in echo::deltas(&job.prompt) {
             text.push_str(&delta);
-            for c in coalescer.push(now_ms(), &delta) {
-                self.chunk(job, c).await;
+            for c in coalescer.push(now, &delta) {
+                actions.extend(self.with_hub(|h| h.prompt_chunk(now, id, &c)));
             }
         }
         if let Some(c) = coalescer.finish() {
-            self.chunk(job, c).await;
+            actions.extend(self.with_hub(|h| h.prompt_chunk(now, id, &c)));
         }
         let stats = RunStats {
-            first_chunk_ms: Some(now_ms().saturating_sub(started)),
+            first_chunk_ms: Some(0),
             bytes: text.len() as u64,
         };
-        Some((Ok(text), stats))
+        actions.extend(self.with_hub(|h| h.prompt_done(now, id, Ok(text), stats)));
+        Some(actions)
     }
 
     async fn run_upstream(

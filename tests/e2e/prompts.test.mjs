@@ -84,6 +84,19 @@ describe("openai processor", () => {
     } finally { socket.close(); }
   });
 
+  test("over HTTP long-polling too, chunks arrive in order and join to the response", async () => {
+    const { socket } = await client(openai, { transports: ["polling"] });
+    try {
+      assert.equal(socket.io.engine.transport.name, "polling");
+      const r = await run(socket, { prompt: "!delay:30 !chunks:30 poll", requestId: rid(), stream: true });
+      const expected = Array.from({ length: 30 }, (_, k) => `w${k} `).join("");
+      assert.equal(r.response.response, expected);
+      assert.deepEqual(r.chunks.map((c) => c.index), r.chunks.map((_, i) => i));
+      assert.equal(r.chunks.map((c) => c.delta).join(""), expected);
+      assert.ok(r.chunks.length > 1, `${r.chunks.length} chunks: streamed, not one block`);
+    } finally { socket.close(); }
+  });
+
   test("a client that did not ask for a stream gets no chunk, only the response", async () => {
     const { socket } = await client(openai);
     try {
