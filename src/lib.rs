@@ -11,6 +11,8 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod session;
 pub mod sid;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(target_arch = "wasm32")]
 mod assets;

@@ -1,15 +1,6 @@
 use super::*;
+use crate::test_support::block_on;
 use std::cell::RefCell;
-use std::future::Future;
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("fake transport never pends"),
-    }
-}
 
 struct Fake {
     replies: RefCell<Vec<Result<(u16, String), String>>>,

@@ -203,19 +203,10 @@ pub async fn run<U: Upstream>(
 mod tests {
     use super::*;
     use crate::prompt::upstream::Target;
+    use crate::test_support::block_on;
     use serde_json::Map;
     use std::cell::RefCell;
-    use std::future::Future;
     use std::rc::Rc;
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("fake transport never pends"),
-        }
-    }
 
     struct FakeBody {
         chunks: VecDeque<Result<Vec<u8>, String>>,

@@ -5,7 +5,7 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 import { connect, next, sleep } from "../support/client.mjs";
-import { http, Wire, startConformanceGateway, PING_INTERVAL, PING_TIMEOUT } from "../support/wire.mjs";
+import { http, Wire, Poller, startConformanceGateway, PING_INTERVAL, PING_TIMEOUT } from "../support/wire.mjs";
 
 const SLACK = 1000;
 const SEP = "\x1e";
@@ -24,63 +24,10 @@ const placeholders = (...nums) => nums.map((num) => JSON.stringify({ _placeholde
 
 // ----- polling -----
 
-/** A polling session: `send` POSTs packets, `receive` returns the next packets without pings. */
-class Poller {
-  static async open() {
-    const r = await http(`${gw.url}${PATH}?EIO=4&transport=polling`);
-    assert.equal(r.status, 200);
-    assert.equal(r.body[0], "0");
-    return new Poller(JSON.parse(r.body.slice(1)).sid);
-  }
-
-  constructor(sid) {
-    this.sid = sid;
-    this.url = `${gw.url}${PATH}?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`;
-    this.pending = [];
-  }
-
-  async send(...packets) {
-    const r = await http(this.url, { method: "POST", body: packets.join(SEP) });
-    assert.equal(r.status, 200, `POST answered ${r.status} ${r.body}`);
-    assert.equal(r.body, "ok");
-  }
-
-  /** One GET; pings in it are answered. Returns the raw response. */
-  async poll() {
-    const r = await http(this.url);
-    if (r.status === 200) {
-      const pings = r.body.split(SEP).filter((p) => p === "2").length;
-      for (let i = 0; i < pings; i++) await this.send("3");
-    }
-    return r;
-  }
-
-  /** The next `count` packets other than pings, over at most a few polls. */
-  async receive(count) {
-    for (let i = 0; i < 6 && this.pending.length < count; i++) {
-      const r = await this.poll();
-      assert.equal(r.status, 200, `poll answered ${r.status} ${r.body}`);
-      this.pending.push(...r.body.split(SEP).filter((p) => p !== "2"));
-    }
-    assert.ok(this.pending.length >= count, `expected ${count} packets, got ${JSON.stringify(this.pending)}`);
-    return this.pending.splice(0, count);
-  }
-
-  /** Asserts the session is gone: polls answer 400 (a close packet may come first). */
-  async assertClosed() {
-    let r = await http(this.url, { timeout: 3000 });
-    if (r.status === 200) {
-      assert.equal(r.body, "1", `a closed session answers a poll with 400 or a close packet, got ${JSON.stringify(r.body)}`);
-      r = await http(this.url, { timeout: 3000 });
-    }
-    assert.equal(r.status, 400, `poll after the close answered ${r.status} ${r.body}`);
-    assert.deepEqual(JSON.parse(r.body), { code: 1, message: "Session ID unknown" });
-  }
-}
 
 /** A polling session connected to the main namespace (CONNECT answer and `auth` consumed). */
 async function pollerConnected(connectPacket = "40") {
-  const p = await Poller.open();
+  const p = await Poller.open(`${gw.url}${PATH}`);
   await p.send(connectPacket);
   const [ok, auth] = await p.receive(2);
   assert.ok(ok.startsWith("40"), ok);
@@ -137,7 +84,7 @@ describe("CONNECT", () => {
   }
 
   test("polling: CONNECT with a payload", async () => {
-    const p = await Poller.open();
+    const p = await Poller.open(`${gw.url}${PATH}`);
     await p.send('40{"token":"via-polling"}');
     const [ok, auth] = await p.receive(2);
     assert.ok(ok.startsWith("40"), ok);
@@ -351,7 +298,7 @@ describe("malformed packets close the connection", () => {
   }
 
   test("polling: a first packet that is an event, not a CONNECT", async () => {
-    const p = await Poller.open();
+    const p = await Poller.open(`${gw.url}${PATH}`);
     await p.send('42["message","too early"]');
     await p.assertClosed();
   });

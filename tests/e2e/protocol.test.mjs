@@ -6,7 +6,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway } from "../support/gateway.mjs";
-import { http, Wire } from "../support/wire.mjs";
+import { http, Wire, Poller } from "../support/wire.mjs";
 import { withToken, connect, ask, sleep } from "../support/client.mjs";
 
 const PING_INTERVAL = 500;
@@ -28,61 +28,12 @@ const freshUser = (label) => `proto-${label}-${++users}`;
 const wsUrl = (query = "") => `${gw.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket${query}`;
 const CONNECTED = /^40\{"sid":"[^"]+"\}$/;
 
-/** A polling session: `send` POSTs packets, `receive` returns packets other than pings. */
-class Poller {
-  static async open(headers = {}) {
-    const r = await http(`${gw.url}/socket.io/?EIO=4&transport=polling`, { headers });
-    assert.equal(r.status, 200, r.body);
-    assert.equal(r.body[0], "0");
-    const open = JSON.parse(r.body.slice(1));
-    assert.equal(open.pingInterval, PING_INTERVAL);
-    assert.equal(open.maxPayload, MAX_PAYLOAD);
-    return new Poller(open.sid);
-  }
-
-  constructor(sid) {
-    this.url = `${gw.url}/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`;
-    this.pending = [];
-    this.pongs = true;
-  }
-
-  post(body) { return http(this.url, { method: "POST", body }); }
-
-  async send(...packets) {
-    const r = await this.post(packets.join(SEP));
-    assert.equal(r.status, 200, `POST answered ${r.status} ${r.body}`);
-    assert.equal(r.body, "ok");
-  }
-
-  async poll() {
-    const r = await http(this.url);
-    if (r.status === 200 && this.pongs) {
-      const pings = r.body.split(SEP).filter((p) => p === "2").length;
-      for (let i = 0; i < pings; i++) await this.send("3");
-    }
-    return r;
-  }
-
-  async receive(count) {
-    for (let i = 0; i < 6 && this.pending.length < count; i++) {
-      const r = await this.poll();
-      assert.equal(r.status, 200, `poll answered ${r.status} ${r.body}`);
-      this.pending.push(...r.body.split(SEP).filter((p) => p !== "2"));
-    }
-    assert.ok(this.pending.length >= count, `expected ${count} packets, got ${JSON.stringify(this.pending)}`);
-    return this.pending.splice(0, count);
-  }
-
-  /** The session is gone: a poll gets the close packet or 400 Session ID unknown. */
-  async assertClosed() {
-    let r = await http(this.url, { timeout: 3000 });
-    if (r.status === 200) {
-      assert.equal(r.body, "1", `a closed session answers a poll with 400 or a close packet, got ${JSON.stringify(r.body)}`);
-      r = await http(this.url, { timeout: 3000 });
-    }
-    assert.equal(r.status, 400, `poll after the close answered ${r.status} ${r.body}`);
-    assert.deepEqual(JSON.parse(r.body), { code: 1, message: "Session ID unknown" });
-  }
+/** A polling session of this file's gateway, checked against its settings. */
+async function openPoller(headers = {}) {
+  const p = await Poller.open(`${gw.url}/socket.io/`, headers);
+  assert.equal(p.open.pingInterval, PING_INTERVAL);
+  assert.equal(p.open.maxPayload, MAX_PAYLOAD);
+  return p;
 }
 
 /** Opens a WebSocket session and returns it once the open packet arrived. */
@@ -108,12 +59,12 @@ const ROUTES = {
   },
   "polling routed by a header token": {
     ws: false,
-    open: (user) => Poller.open({ Authorization: `Bearer ${gw.token(user)}` }),
+    open: (user) => openPoller({ Authorization: `Bearer ${gw.token(user)}` }),
     connectPacket: () => "40",
   },
   "polling started by a gate (auth-payload token)": {
     ws: false,
-    open: () => Poller.open(),
+    open: () => openPoller(),
     connectPacket: (user) => `40${JSON.stringify({ token: gw.token(user) })}`,
   },
 };

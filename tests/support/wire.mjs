@@ -133,3 +133,69 @@ class Wire {
   send(data) { this.ws.send(data); }
   close() { this.ws.terminate(); }
 }
+
+const SEP = "\x1e";
+
+/**
+ * A raw Engine.IO polling session at `base` (e.g. `${url}/socket.io/`): `send` POSTs packets,
+ * `receive` returns the next packets other than pings (which it answers unless `pongs` is off),
+ * `assertClosed` checks that the session is gone.
+ */
+export class Poller {
+  static async open(base, headers = {}) {
+    const r = await http(`${base}?EIO=4&transport=polling`, { headers });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body[0], "0");
+    const open = JSON.parse(r.body.slice(1));
+    const p = new Poller(base, open.sid);
+    p.open = open;
+    return p;
+  }
+
+  constructor(base, sid) {
+    this.sid = sid;
+    this.url = `${base}?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`;
+    this.pending = [];
+    this.pongs = true;
+  }
+
+  post(body) { return http(this.url, { method: "POST", body }); }
+
+  async send(...packets) {
+    const r = await this.post(packets.join(SEP));
+    assert.equal(r.status, 200, `POST answered ${r.status} ${r.body}`);
+    assert.equal(r.body, "ok");
+  }
+
+  /** One GET; pings in it are answered. Returns the raw response. */
+  async poll() {
+    const r = await http(this.url);
+    if (r.status === 200 && this.pongs) {
+      const pings = r.body.split(SEP).filter((p) => p === "2").length;
+      for (let i = 0; i < pings; i++) await this.send("3");
+    }
+    return r;
+  }
+
+  /** The next `count` packets other than pings, over at most a few polls. */
+  async receive(count) {
+    for (let i = 0; i < 6 && this.pending.length < count; i++) {
+      const r = await this.poll();
+      assert.equal(r.status, 200, `poll answered ${r.status} ${r.body}`);
+      this.pending.push(...r.body.split(SEP).filter((p) => p !== "2"));
+    }
+    assert.ok(this.pending.length >= count, `expected ${count} packets, got ${JSON.stringify(this.pending)}`);
+    return this.pending.splice(0, count);
+  }
+
+  /** The session is gone: a poll gets the close packet, then 400 Session ID unknown. */
+  async assertClosed() {
+    let r = await http(this.url, { timeout: 3000 });
+    if (r.status === 200) {
+      assert.equal(r.body, "1", `a closed session answers a poll with 400 or a close packet, got ${JSON.stringify(r.body)}`);
+      r = await http(this.url, { timeout: 3000 });
+    }
+    assert.equal(r.status, 400, `poll after the close answered ${r.status} ${r.body}`);
+    assert.deepEqual(JSON.parse(r.body), { code: 1, message: "Session ID unknown" });
+  }
+}

@@ -52,13 +52,10 @@ fn gate_hands_a_polling_session_to_the_user_object() {
     assert!(body.starts_with("40{\"sid\":"), "{body}");
 }
 
-#[test]
-fn state_survives_a_reload() {
-    let mut h = hub_for(Some("alice"), settings());
-    ws(&mut h, "s1", HttpAuth::User("alice".into()));
-    frame(&mut h, "s1", "40");
+/// A new machine restored at T0 + 10 from what `h` would have stored, with session `sid`.
+fn reloaded(h: &Hub, sid: &str) -> Hub {
     let state = h.state_record();
-    let sess = h.session_record("s1").unwrap();
+    let sess = h.session_record(sid).unwrap();
     let mut back = hub_for(None, settings());
     back.restore(
         T0 + 10,
@@ -66,6 +63,15 @@ fn state_survives_a_reload() {
         vec![serde_json::from_str(&sess).unwrap()],
         Default::default(),
     );
+    back
+}
+
+#[test]
+fn state_survives_a_reload() {
+    let mut h = hub_for(Some("alice"), settings());
+    ws(&mut h, "s1", HttpAuth::User("alice".into()));
+    frame(&mut h, "s1", "40");
+    let mut back = reloaded(&h, "s1");
     assert_eq!(back.owner(), Some("alice"));
     // the unfinished mirror write is retried at once
     assert!(!mirror_ops(&back.tick(T0 + 10)).is_empty());
@@ -82,16 +88,7 @@ fn sessions_whose_socket_did_not_survive_a_restart_end_and_free_the_key() {
     let mut h = hub_for(Some("alice"), settings());
     ws(&mut h, "s1", HttpAuth::User("alice".into()));
     frame(&mut h, "s1", "40");
-    let state = h.state_record();
-    let sess = h.session_record("s1").unwrap();
-
-    let mut back = hub_for(None, settings());
-    back.restore(
-        T0 + 10,
-        serde_json::from_str(&state).unwrap(),
-        vec![serde_json::from_str(&sess).unwrap()],
-        Default::default(),
-    );
+    let mut back = reloaded(&h, "s1");
     // Hibernated: the socket is still there, nothing happens.
     assert!(back.forget_lost_sockets(T0 + 10, |_| true).is_empty());
     assert!(back.has_session("s1"));
