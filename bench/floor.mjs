@@ -214,7 +214,7 @@ const latency = (rtts) => ({ p50: pct(rtts, 50), p99: pct(rtts, 99), n: rtts.len
 
 function printCompare(label, g, f, { rate = false } = {}) {
   const line = (name, x) => `  ${name.padEnd(8)} ${rate ? `${fmt(x.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms (n=${x.n})`;
-  console.log(label);
+  if (label) console.log(label);
   console.log(line("gateway", g));
   console.log(line("floor", f));
   console.log(`  gateway/floor: ${rate ? `throughput ${ratio(g.rate, f.rate)}, ` : ""}p50 ${ratio(g.p50, f.p50)}, p99 ${ratio(g.p99, f.p99)}`);
@@ -252,18 +252,18 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
 
     // (b) many users at once, runs alternated.
     {
+      console.log(`(b) ${users} users at once, ${perUser} sequential round trips each, ${runs} runs each (WebSocket)`);
       const all = { gateway: { rtts: [], secs: 0 }, floor: { rtts: [], secs: 0 } };
       for (let r = 0; r < runs; r++) {
         for (const s of sides) {
           const { rtts, rate } = await concurrent((u) => side[s].ws(user(`many${u}`)), users, perUser, Math.min(warmup, 5));
           all[s].rtts.push(...rtts);
           all[s].secs += rtts.length / rate;
-          console.log(`    run ${r + 1} ${s}: ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
+          console.log(`  run ${r + 1} ${s.padEnd(7)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
         }
       }
       const sum = (s) => ({ ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs });
-      printCompare(`(b) ${users} users at once, ${perUser} sequential round trips each, ${runs} runs each (WebSocket)`,
-        sum("gateway"), sum("floor"), { rate: true });
+      printCompare(null, sum("gateway"), sum("floor"), { rate: true });
     }
 
     // (c) long-polling, 1 and `pollUsers` users.
