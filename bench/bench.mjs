@@ -2,8 +2,11 @@
 // under `wrangler dev --local` (run ./scripts/build-worker first, or use ./scripts/bench):
 // wasm size; prompt round trips on a direct and on a relayed WebSocket; connect times by route;
 // connect times with the Redis mirror on and off and with a slow REST endpoint; how long the
-// mirror key takes to come back after redis-server restarts.
+// mirror key takes to come back after redis-server restarts; last, the gateway against the
+// runtime's floor (bench/floor.mjs; needs bench/floor/build/, see ./scripts/build-floor).
 //   node bench/bench.mjs [--prompts 1000] [--connects 100] [--mirror-connects 200] [--slow-connects 40] [--restarts 3] [--warmup 20]
+//     [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200] [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 2]
+//   node bench/bench.mjs --floor [...]   only the comparison with the floor
 // Conditions, printed first: each gateway gets `--warmup` untimed connects (and prompts) first;
 // samples of the compared settings are interleaved so drift in the host's load hits them alike;
 // the mirror is off unless a line says it is on.
@@ -18,6 +21,7 @@ import { withToken, connect, next, sleep } from "../tests/support/client.mjs";
 import { startRedisServer } from "../tests/support/redis-server.mjs";
 import { startUpstashServer } from "../tests/support/upstash-server.mjs";
 import { redisAt, pollUntil } from "../tests/support/redis-cli.mjs";
+import { benchFloor } from "./floor.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,6 +33,19 @@ const MIRROR_CONNECTS = arg("mirror-connects", 200);
 const SLOW_CONNECTS = arg("slow-connects", 40);
 const RESTARTS = arg("restarts", 3);
 const WARMUP = arg("warmup", 20);
+const floorOptions = {
+  prompts: arg("floor-prompts", 1000),
+  users: arg("floor-users", 50),
+  perUser: arg("floor-per-user", 200),
+  poll: arg("floor-poll", 100),
+  pollUsers: arg("floor-poll-users", 10),
+  runs: arg("floor-runs", 2),
+  warmup: WARMUP,
+};
+if (process.argv.includes("--floor")) {
+  await benchFloor(floorOptions);
+  process.exit(0);
+}
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -194,3 +211,6 @@ try {
   await endpoint.stop();
   await redisServer.stop();
 }
+
+// ----- the gateway against the runtime's floor -----
+await benchFloor(floorOptions);

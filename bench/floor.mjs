@@ -1,0 +1,288 @@
+// The gateway against the runtime's floor (bench/floor: a bare Rust Durable Object per user,
+// built like the gateway), each under its own `wrangler dev --local` on 127.0.0.1, measured side
+// by side in one run with their runs alternated so drift in the host's load hits both alike:
+//   (a) one socket, sequential round trips: the gateway's `send-prompt` -> `prompt-response`
+//       (socket.io-client, WebSocket only, header token) against a raw WebSocket echo;
+//   (b) many users at once, each with sequential round trips on its own socket: throughput and
+//       round trip percentiles;
+//   (c) long-polling round trips with 1 and with 10 users at once: the gateway's prompts over
+//       socket.io-client with `transports: ["polling"]` against the floor's POST answering a
+//       held GET.
+// The gateway runs with its per-user and per-address limits off (they would refuse the load).
+// Needs build/ (./scripts/build-worker) and bench/floor/build/ (./scripts/build-floor);
+// ./scripts/bench builds both. Run by bench/bench.mjs, last, or alone with `--floor`:
+//   ./scripts/bench --floor [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200]
+//     [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 2] [--warmup 20]
+import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { randomUUID } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import WebSocket from "ws";
+import { startGateway, ROOT } from "../tests/support/gateway.mjs";
+import { withToken, connect, next } from "../tests/support/client.mjs";
+import { findFreePort } from "../tests/support/redis-server.mjs";
+
+const FLOOR = join(ROOT, "bench", "floor");
+const READY_TIMEOUT_MS = 90_000;
+/** No single round trip may take longer; no phase may run longer. */
+const RTT_TIMEOUT_MS = 10_000;
+const PHASE_TIMEOUT_MS = 180_000;
+export const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", CONNECT_RATE_PER_MINUTE: "0", HANDSHAKE_LIMIT_PER_10S: "0" };
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const ratio = (g, f) => `${(g / f).toFixed(2)}x`;
+
+/** Refuses an old floor build, as the gateway's harness refuses an old build/. */
+function assertFreshFloor() {
+  const wasm = join(FLOOR, "build", "index_bg.wasm");
+  if (!existsSync(wasm) || !existsSync(join(FLOOR, "build", "index.js"))) {
+    throw new Error("bench/floor/build/ is missing: run ./scripts/build-floor (or ./scripts/bench)");
+  }
+  const built = statSync(wasm).mtimeMs;
+  for (const f of ["src/lib.rs", "Cargo.toml", "Cargo.lock"]) {
+    if (statSync(join(FLOOR, f)).mtimeMs > built) throw new Error(`bench/floor/build/ is older than ${f}: run ./scripts/build-floor`);
+  }
+}
+
+/** The floor under `wrangler dev --local` on 127.0.0.1 from a copy of its build; stopped by process id. */
+export async function startFloor() {
+  assertFreshFloor();
+  const port = await findFreePort();
+  const inspectorPort = await findFreePort();
+  const dir = mkdtempSync(join(tmpdir(), "floor-"));
+  cpSync(join(FLOOR, "build"), join(dir, "build"), { recursive: true });
+  writeFileSync(join(dir, "wrangler.toml"), readFileSync(join(FLOOR, "wrangler.toml"), "utf8"));
+  const child = spawn(process.execPath, [
+    join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
+    "dev", "--config", join(dir, "wrangler.toml"), "--local", "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(inspectorPort), "--persist-to", join(dir, "state"),
+  ], {
+    cwd: dir,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      WRANGLER_SEND_ERROR_REPORTS: "false",
+      WRANGLER_HIDE_BANNER: "true",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      NO_COLOR: "1",
+      FORCE_COLOR: "0",
+    },
+  });
+  let output = "";
+  const onData = (d) => { output += d.toString(); };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      try { process.kill(-child.pid, "SIGTERM"); } catch {}
+      const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`floor: wrangler dev not ready in ${READY_TIMEOUT_MS} ms:\n${output}`)), READY_TIMEOUT_MS);
+      const check = () => { if (/Ready on http/.test(output)) { clearTimeout(timer); resolve(); } };
+      child.stdout.on("data", check);
+      child.stderr.on("data", check);
+      child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`floor: wrangler dev exited with ${code}:\n${output}`)); });
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 50; i++) {
+    try { await fetch(`${url}/`); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
+  return { url, pid: child.pid, logs: () => output, stop };
+}
+
+const withTimeout = (p, ms, what) => {
+  let t;
+  return Promise.race([p, new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(t));
+};
+
+// ----- clients: each exposes roundTrip(i) -> ms and close() -----
+
+/** A socket.io-client on the gateway, WebSocket only, header token. */
+async function gatewaySocket(gw, user, extra = { transports: ["websocket"] }) {
+  const s = await connect(gw.url, withToken("header", gw.token(user), extra));
+  return {
+    async roundTrip(i) {
+      const t0 = performance.now();
+      const r = next(s, "prompt-response", RTT_TIMEOUT_MS);
+      s.emit("send-prompt", { prompt: `p${i}` });
+      await r;
+      return performance.now() - t0;
+    },
+    close: async () => { s.close(); },
+  };
+}
+
+/** A raw WebSocket on the floor: each message is echoed. */
+async function floorSocket(floor, user) {
+  const ws = new WebSocket(`${floor.url.replace("http", "ws")}/ws?user=${encodeURIComponent(user)}`);
+  await withTimeout(new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); }), RTT_TIMEOUT_MS, "floor WebSocket open");
+  let waiting = null;
+  ws.on("message", (data) => { const w = waiting; waiting = null; w?.(data.toString()); });
+  return {
+    async roundTrip(i) {
+      const t0 = performance.now();
+      const msg = `p${i}`;
+      const echoed = withTimeout(new Promise((r) => { waiting = r; }), RTT_TIMEOUT_MS, "floor echo");
+      ws.send(msg);
+      if ((await echoed) !== msg) throw new Error("floor echoed something else");
+      return performance.now() - t0;
+    },
+    async close() {
+      const closed = new Promise((r) => ws.once("close", r));
+      ws.close(1000);
+      await withTimeout(closed, RTT_TIMEOUT_MS, "floor close").catch(() => ws.terminate());
+    },
+  };
+}
+
+/** A long-polling client on the floor: one GET always held; a round trip is a POST until the held GET answers. */
+async function floorPoller(floor, user) {
+  const url = `${floor.url}/poll?user=${encodeURIComponent(user)}`;
+  const get = () => fetch(url).then(async (r) => {
+    if (r.status !== 200) throw new Error(`floor poll GET: ${r.status}`);
+    return r.text();
+  });
+  let held = get();
+  return {
+    async roundTrip(i) {
+      const body = `p${i}`;
+      const t0 = performance.now();
+      const posted = fetch(url, { method: "POST", body }).then((r) => r.text());
+      const got = await withTimeout(held, RTT_TIMEOUT_MS, "floor poll");
+      const t = performance.now() - t0;
+      held = get();
+      if (got !== body || (await posted) !== "ok") throw new Error(`floor poll: ${got}`);
+      return t;
+    },
+    async close() {
+      // Answers the GET still held.
+      await fetch(url, { method: "POST", body: "end" });
+      await withTimeout(held, RTT_TIMEOUT_MS, "floor poll end");
+    },
+  };
+}
+
+// ----- the loads -----
+
+async function sequential(client, n, from = 0) {
+  const rtts = [];
+  const deadline = performance.now() + PHASE_TIMEOUT_MS;
+  for (let i = from; i < from + n; i++) {
+    if (performance.now() > deadline) throw new Error(`phase over ${PHASE_TIMEOUT_MS} ms`);
+    rtts.push(await client.roundTrip(i));
+  }
+  return rtts;
+}
+
+/** `users` clients opened first (untimed, with `warmup` round trips each), then `perUser` sequential round trips each, all at once. */
+async function concurrent(open, users, perUser, warmup) {
+  const clients = [];
+  try {
+    for (let u = 0; u < users; u++) clients.push(await open(u));
+    await Promise.all(clients.map((c) => sequential(c, warmup)));
+    const t0 = performance.now();
+    const rtts = (await Promise.all(clients.map((c) => sequential(c, perUser, warmup)))).flat();
+    const seconds = (performance.now() - t0) / 1000;
+    return { rtts, rate: rtts.length / seconds };
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
+const latency = (rtts) => ({ p50: pct(rtts, 50), p99: pct(rtts, 99), n: rtts.length });
+
+function printCompare(label, g, f, { rate = false } = {}) {
+  const line = (name, x) => `  ${name.padEnd(8)} ${rate ? `${fmt(x.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms (n=${x.n})`;
+  if (label) console.log(label);
+  console.log(line("gateway", g));
+  console.log(line("floor", f));
+  console.log(`  gateway/floor: ${rate ? `throughput ${ratio(g.rate, f.rate)}, ` : ""}p50 ${ratio(g.p50, f.p50)}, p99 ${ratio(g.p99, f.p99)}`);
+}
+
+export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, poll = 100, pollUsers = 10, runs = 2, warmup = 20 } = {}) {
+  const RUN = randomUUID().slice(0, 8);
+  let n = 0;
+  const user = (label) => `floor-${label}-${RUN}-${++n}`;
+  const size = (f) => { const b = readFileSync(f); return `${b.length} bytes, ${gzipSync(b, { level: 9 }).length} gzipped`; };
+  console.log(`floor comparison: gateway and floor each under its own wrangler dev --local; runs alternated; ` +
+    `gateway limits off: ${Object.entries(LOAD).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  console.log(`  wasm: gateway ${size(join(ROOT, "build", "index_bg.wasm"))}; floor ${size(join(FLOOR, "build", "index_bg.wasm"))}`);
+
+  const [gw, floor] = await Promise.all([startGateway({ vars: LOAD }), startFloor()]);
+  try {
+    const side = {
+      gateway: { ws: (u) => gatewaySocket(gw, u), poll: (u) => gatewaySocket(gw, u, { transports: ["polling"] }) },
+      floor: { ws: (u) => floorSocket(floor, u), poll: (u) => floorPoller(floor, u) },
+    };
+    const sides = Object.keys(side);
+
+    // (a) one socket each, alternating blocks of 100.
+    {
+      const c = { gateway: await side.gateway.ws(user("one")), floor: await side.floor.ws(user("one")) };
+      const rtts = { gateway: [], floor: [] };
+      for (const s of sides) await sequential(c[s], warmup);
+      for (let done = 0; done < prompts; done += 100) {
+        for (const s of sides) rtts[s].push(...await sequential(c[s], Math.min(100, prompts - done), warmup + done));
+      }
+      for (const s of sides) await c[s].close();
+      printCompare(`(a) one WebSocket, ${prompts} sequential round trips (gateway: send-prompt -> prompt-response, header token; floor: echo)`,
+        latency(rtts.gateway), latency(rtts.floor));
+    }
+
+    // (b) many users at once, runs alternated.
+    {
+      console.log(`(b) ${users} users at once, ${perUser} sequential round trips each, ${runs} runs each (WebSocket)`);
+      const all = { gateway: { rtts: [], secs: 0 }, floor: { rtts: [], secs: 0 } };
+      for (let r = 0; r < runs; r++) {
+        for (const s of sides) {
+          const { rtts, rate } = await concurrent((u) => side[s].ws(user(`many${u}`)), users, perUser, Math.min(warmup, 5));
+          all[s].rtts.push(...rtts);
+          all[s].secs += rtts.length / rate;
+          console.log(`  run ${r + 1} ${s.padEnd(7)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
+        }
+      }
+      const sum = (s) => ({ ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs });
+      printCompare(null, sum("gateway"), sum("floor"), { rate: true });
+    }
+
+    // (c) long-polling, 1 and `pollUsers` users.
+    for (const k of [1, pollUsers]) {
+      const all = { gateway: [], floor: [] };
+      const rates = { gateway: [], floor: [] };
+      for (let r = 0; r < runs; r++) {
+        for (const s of sides) {
+          const { rtts, rate } = await concurrent((u) => side[s].poll(user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
+          all[s].push(...rtts);
+          rates[s].push(rate);
+        }
+      }
+      const sum = (s) => ({ ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length });
+      printCompare(`(c) long-polling, ${k} user${k > 1 ? "s" : ""} at once, ${poll} sequential round trips each, ${runs} runs each ` +
+        `(gateway: send-prompt -> prompt-response, transports: ["polling"]; floor: POST -> held GET answers)`,
+        sum("gateway"), sum("floor"), { rate: true });
+    }
+  } finally {
+    await Promise.all([gw.stop(), floor.stop()]);
+  }
+}
