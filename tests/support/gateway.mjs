@@ -107,7 +107,19 @@ async function launch(args, dir, url, append, output) {
  * @param {Record<string,string>} [opts.vars] Worker variables (JWT_SECRET defaults to TEST_SECRET;
  *   pass JWT_SECRET: null to leave it unset).
  */
-export async function startGateway({ vars = {} } = {}) {
+export async function startGateway(opts = {}) {
+  // Ports are found free and then bound by another process (wrangler picks some of its own), so
+  // two gateways starting at once can collide; a start that lost such a race is tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use|EADDRINUSE/.test(String(e?.message))) throw e;
+    }
+  }
+}
+
+async function startGatewayOnce({ vars = {} } = {}) {
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   const dir = mkdtempSync(join(tmpdir(), "gateway-"));
@@ -128,7 +140,13 @@ export async function startGateway({ vars = {} } = {}) {
   }
   const url = `http://127.0.0.1:${port}`;
   let output = "";
-  let child = await launch(args, dir, url, (d) => { output += d; }, () => output);
+  let child;
+  try {
+    child = await launch(args, dir, url, (d) => { output += d; }, () => output);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 
   let stopped = false;
   const kill = async () => {
