@@ -515,15 +515,17 @@ describe("upgrade", () => {
     const path = "/engine.io/";
     const { sid } = await handshake(path);
     const w = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`), { autoPong: true });
-    const w2 = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`));
+    let w2;
     try {
+      // The probe socket first, then a second one while its upgrade is under way.
       await w.opened();
+      w2 = new Wire(wsUrl(path, `EIO=4&transport=websocket&sid=${sid}`));
       await w2.opened();
       assert.equal(await w2.waitClose(5000), 1000);
       assert.deepEqual(w2.frames, []);
       w.send("2probe");
       assert.equal(await w.nextText(), "3probe");
-    } finally { w.close(); w2.close(); }
+    } finally { w.close(); w2?.close(); }
   });
 
   test("anything but a probe or an upgrade on the probe socket closes it with 1008; polling goes on", async () => {
