@@ -13,7 +13,6 @@
 // ./scripts/bench builds both. Run by bench/bench.mjs, last, or alone with `--floor`:
 //   ./scripts/bench --floor [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200]
 //     [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 2] [--warmup 20]
-import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,12 +20,11 @@ import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import WebSocket from "ws";
-import { startGateway, ROOT } from "../tests/support/gateway.mjs";
+import { startGateway, launch, stopGroup, ROOT } from "../tests/support/gateway.mjs";
 import { withToken, connect, next } from "../tests/support/client.mjs";
 import { findFreePort } from "../tests/support/redis-server.mjs";
 
 const FLOOR = join(ROOT, "bench", "floor");
-const READY_TIMEOUT_MS = 90_000;
 /** No single round trip may take longer; no phase may run longer. */
 const RTT_TIMEOUT_MS = 10_000;
 const PHASE_TIMEOUT_MS = 180_000;
@@ -59,54 +57,24 @@ export async function startFloor() {
   const dir = mkdtempSync(join(tmpdir(), "floor-"));
   cpSync(join(FLOOR, "build"), join(dir, "build"), { recursive: true });
   writeFileSync(join(dir, "wrangler.toml"), readFileSync(join(FLOOR, "wrangler.toml"), "utf8"));
-  const child = spawn(process.execPath, [
+  const args = [
     join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
     "dev", "--config", join(dir, "wrangler.toml"), "--local", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspectorPort), "--persist-to", join(dir, "state"),
-  ], {
-    cwd: dir,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: "false",
-      WRANGLER_SEND_ERROR_REPORTS: "false",
-      WRANGLER_HIDE_BANNER: "true",
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      NO_COLOR: "1",
-      FORCE_COLOR: "0",
-    },
-  });
+  ];
+  const url = `http://127.0.0.1:${port}`;
   let output = "";
-  const onData = (d) => { output += d.toString(); };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
+  let child;
+  try {
+    child = await launch(args, dir, url, (d) => { output += d; }, () => output);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`floor: ${e.message}`);
+  }
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      try { process.kill(-child.pid, "SIGTERM"); } catch {}
-      const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopGroup(child);
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`floor: wrangler dev not ready in ${READY_TIMEOUT_MS} ms:\n${output}`)), READY_TIMEOUT_MS);
-      const check = () => { if (/Ready on http/.test(output)) { clearTimeout(timer); resolve(); } };
-      child.stdout.on("data", check);
-      child.stderr.on("data", check);
-      child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`floor: wrangler dev exited with ${code}:\n${output}`)); });
-    });
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 50; i++) {
-    try { await fetch(`${url}/`); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
-  }
   return { url, pid: child.pid, logs: () => output, stop };
 }
 

@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 use super::UserSession;
-use crate::config::PromptConfig;
+use crate::config::{Processor, PromptConfig};
 use crate::prompt::coalesce::{Chunk, Coalescer};
 use crate::prompt::driver::{ResponseBody, Run, Step, TransportError, Upstream, UpstreamResponse};
 use crate::prompt::upstream::{RequestInput, Target, UpstreamRequest};
@@ -89,8 +89,9 @@ impl UserSession {
     /// storage write for the whole prompt, no task): `Echo: <prompt>`, word by word. `None`
     /// when the prompt goes upstream.
     pub(super) fn answer_at_once(&self, job: &Job) -> Option<Vec<Action>> {
-        let cfg = self.prompt_config()?;
-        if Target::from_config(&cfg).is_some() {
+        // Checked without copying the configuration: this runs for every echo prompt.
+        let echo = self.inner.borrow().config.as_ref().ok()?.prompt.processor == Processor::Echo;
+        if !echo {
             return None;
         }
         let now = now_ms();

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
 use super::app::{Application, Connect};
 use super::conformance::Conformance;
 use super::core::{Changes, Core};
@@ -135,10 +133,17 @@ impl Hub {
 
     /// A session as stored, or `None` when it is gone.
     pub fn session_record(&self, sid: &str) -> Option<String> {
-        let eio = self.core.engine.get(sid)?;
-        let sio = self.core.sio.get(sid);
-        let v = json!({ "eio": eio, "sio": sio });
-        Some(v.to_string())
+        /// [`Session`]'s stored form, borrowed, so a record is serialized once.
+        #[derive(serde::Serialize)]
+        struct Record<'a> {
+            eio: &'a super::EioSession,
+            sio: Option<&'a super::SioSession>,
+        }
+        let record = Record {
+            eio: self.core.engine.get(sid)?,
+            sio: self.core.sio.get(sid),
+        };
+        Some(serde_json::to_string(&record).expect("session serializes"))
     }
 
     pub fn state_record(&self) -> String {

@@ -85,8 +85,14 @@ impl Core {
     /// to the shell to run.
     pub(super) fn send_prompt(&mut self, sid: &str, ev: &Event) {
         let ack = ev.packet.id;
-        let cfg = self.settings.prompt.clone();
-        let req = match prompt::parse_request(ev.args(), cfg.max_prompt_chars) {
+        let cfg = &self.settings.prompt;
+        let (max_chars, max, rate, burst) = (
+            cfg.max_prompt_chars,
+            cfg.max_prompts_in_flight,
+            cfg.rate_per_minute,
+            cfg.burst,
+        );
+        let req = match prompt::parse_request(ev.args(), max_chars) {
             Ok(r) => r,
             Err(f) => {
                 // A well-formed requestId is named in the refusal, so the client can match it.
@@ -104,12 +110,11 @@ impl Core {
             }
         }
         let id = req.request_id.as_deref();
-        let max = cfg.max_prompts_in_flight;
         if max > 0 && book.running.len() as u64 >= max {
             let f = Failure::new(Code::TooManyPrompts);
             return self.reject_prompt(sid, ack, id, &f);
         }
-        if let Err(ms) = book.bucket.take(self.now, cfg.rate_per_minute, cfg.burst) {
+        if let Err(ms) = book.bucket.take(self.now, rate, burst) {
             let f = Failure::new(Code::RateLimited).retry_after(Some(ms));
             self.state_changed = true;
             return self.reject_prompt(sid, ack, id, &f);

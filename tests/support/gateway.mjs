@@ -66,7 +66,7 @@ export function parseJsonLogs(output) {
 }
 
 /** Spawns `wrangler dev` with `args` and resolves once it answers on `url`. */
-async function launch(args, dir, url, append, output) {
+export async function launch(args, dir, url, append, output) {
   const child = spawn(process.execPath, args, {
     cwd: dir,
     detached: true,
@@ -149,13 +149,7 @@ async function startGatewayOnce({ vars = {} } = {}) {
   }
 
   let stopped = false;
-  const kill = async () => {
-    const exited = new Promise((r) => child.once("exit", r));
-    try { process.kill(-child.pid, "SIGTERM"); } catch {}
-    const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
-    await exited;
-    clearTimeout(t);
-  };
+  const kill = () => stopGroup(child);
   return {
     url,
     port,
@@ -178,6 +172,16 @@ async function startGatewayOnce({ vars = {} } = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Stops a process started by `launch` and its children (SIGTERM, then SIGKILL after 3 s). */
+export async function stopGroup(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  try { process.kill(-child.pid, "SIGTERM"); } catch {}
+  const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 3000);
+  await exited;
+  clearTimeout(t);
 }
 
 /** The tag the gateway's log lines carry for a sid (they never carry the sid itself). */

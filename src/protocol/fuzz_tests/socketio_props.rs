@@ -91,17 +91,10 @@ fn placeholders_resolve(v: &Value, buffers: usize) -> bool {
 
 /// Event names a client may use (not the reserved ones).
 fn event_name() -> impl Strategy<Value = Value> {
-    const RESERVED: &[&str] = &[
-        "connect",
-        "connect_error",
-        "disconnect",
-        "disconnecting",
-        "newListener",
-        "removeListener",
-    ];
     prop_oneof![
         tricky_string()
-            .prop_filter("reserved event name", |s| !RESERVED.contains(&s.as_str()))
+            .prop_filter("reserved event name", |s| !socketio::RESERVED_EVENTS
+                .contains(&s.as_str()))
             .prop_map(Value::String),
         any::<u64>().prop_map(Value::from),
     ]

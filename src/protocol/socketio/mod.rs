@@ -36,7 +36,7 @@ impl Kind {
 }
 
 /// Event names a client may not emit (the reference parser rejects them).
-const RESERVED_EVENTS: &[&str] = &[
+pub(crate) const RESERVED_EVENTS: &[&str] = &[
     "connect",
     "connect_error",
     "disconnect",
