@@ -339,6 +339,11 @@ mod tests {
         assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
         let e = cfg(&[("PROMPT_UPSTREAM_URL", "not a url")]).unwrap_err();
         assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
+        // Hosts are ASCII-only (the IDNA adapter is pinned to 1.0.0): punycode is accepted,
+        // a Unicode host is refused by name rather than failing on the first prompt.
+        let e = cfg(&[("PROMPT_UPSTREAM_URL", "https://b\u{fc}cher.example/ai")]).unwrap_err();
+        assert_eq!(e.var, "PROMPT_UPSTREAM_URL");
+        assert!(cfg(&[("PROMPT_UPSTREAM_URL", "https://xn--bcher-kva.example/ai")]).is_ok());
         let e = cfg(&[
             ("PROMPT_PROCESSOR", "openai"),
             ("PROMPT_UPSTREAM_URL", "http://127.0.0.1:8788/v1"),

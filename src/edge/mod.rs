@@ -35,7 +35,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(c) => c,
         Err(e) => return config_error_response(&e),
     };
-    if let Some(resp) = crate::assets::serve(&req, &config)? {
+    if let Some(resp) = crate::assets::serve(&req, &env, &config).await? {
         return Ok(resp);
     }
     let url = req.url()?;

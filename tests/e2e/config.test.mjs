@@ -104,7 +104,7 @@ describe("log lines promised for defaults", () => {
     for (const g of [plain, restricted]) {
       const r = await http(`${g.url}/socket.io/socket.io.min.js`, { headers: { Origin: "http://elsewhere.example" } });
       assert.equal(r.status, 200);
-      assert.match(r.headers.get("content-type"), /^application\/javascript/);
+      assert.match(r.headers.get("content-type"), /^text\/javascript/); // RFC 9239
       assert.equal(r.body, bundle);
       for (const path of ["/", "/test-websocket-auth.html", "/dev/token?sub=x"]) {
         const off = await http(`${g.url}${path}`);
