@@ -65,7 +65,9 @@ console.log(`conditions: wrangler dev --local, ${cpus().length} CPUs, Node ${pro
   `limits off: ${Object.entries(LOAD).map(([k, v]) => `${k}=${v}`).join(" ")}`);
 
 const wasm = readFileSync(join(ROOT, "build", "index_bg.wasm"));
-console.log(`wasm module: ${wasm.length} bytes, ${gzipSync(wasm, { level: 9 }).length} bytes gzipped`);
+const gzipped = gzipSync(wasm, { level: 9 }).length;
+const WASM_BUDGET = 300 * 1024;
+console.log(`wasm module: ${wasm.length} bytes, ${gzipped} bytes gzipped (budget ${WASM_BUDGET}: ${gzipped <= WASM_BUDGET ? "within" : "OVER"}, ${(gzipped / WASM_BUDGET * 100).toFixed(0)}%)`);
 
 async function warmUp(gw, opts = WS) {
   for (let i = 0; i < WARMUP; i++) {
