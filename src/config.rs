@@ -96,6 +96,9 @@ pub struct Config {
     pub handshake_limit_per_10s: u64,
     /// CONNECTs one user may make per minute (a bucket as deep as the rate); 0 = off.
     pub connect_rate_per_minute: u64,
+    /// Units (a frame, or 16 KB of one) a Worker relay carries before it has the client
+    /// reconnect, under the platform's CPU limit per invocation; 0 = off.
+    pub relay_max_frames: u64,
     pub prompt: PromptConfig,
 }
 
@@ -160,6 +163,7 @@ impl Config {
             max_sessions_per_user: num("MAX_SESSIONS_PER_USER", 8, 0, 1000)?,
             handshake_limit_per_10s: num("HANDSHAKE_LIMIT_PER_10S", 100, 0, 1_000_000)?,
             connect_rate_per_minute: num("CONNECT_RATE_PER_MINUTE", 30, 0, 1_000_000)?,
+            relay_max_frames: num("RELAY_MAX_FRAMES", 100_000, 0, 100_000_000)?,
             prompt: prompt(&get, &num)?,
         })
     }

@@ -9,6 +9,7 @@ pub mod mirror;
 pub mod prompt;
 pub mod protocol;
 pub mod ratelimit;
+pub mod relay_budget;
 pub mod session;
 pub mod sid;
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! The relay for WebSocket-only clients whose token is only in the CONNECT packet: the Worker
 //! answers the Engine.IO handshake itself, reads the CONNECT, verifies its token, opens a
 //! WebSocket to the user's object (or, when the token fails, to a gate that answers the
-//! CONNECT_ERROR) and pipes frames both ways for the life of the connection.
+//! CONNECT_ERROR) and pipes frames both ways for the life of the connection, or until its
+//! budget (`relay_budget`) is spent: then it closes the client's transport, which reconnects.
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use std::cell::Cell;
 use worker::*;
 
 use super::route::{forward_request, without_token};
@@ -12,6 +14,7 @@ use crate::auth::{self, AuthError, JwtSettings};
 use crate::config::Config;
 use crate::protocol::engineio::{self as eio, OpenInfo};
 use crate::protocol::socketio;
+use crate::relay_budget::RelayBudget;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_RELAY_SID, H_USER};
 use crate::shell::random::random_bytes;
@@ -55,6 +58,7 @@ pub(super) fn relay(
         jwt: config.jwt.clone(),
         connect_timeout_ms: config.connect_timeout_ms,
         max_payload: config.max_payload_bytes,
+        budget: Cell::new(RelayBudget::new(config.relay_max_frames)),
         env: env.clone(),
         url: without_token(url),
         gate_hex: gate.to_string(),
@@ -70,6 +74,8 @@ struct Relay {
     jwt: JwtSettings,
     connect_timeout_ms: u64,
     max_payload: u64,
+    /// Shared by both directions.
+    budget: Cell<RelayBudget>,
     env: Env,
     url: Url,
     /// The gate the sid names, which hosts the session when the CONNECT's token fails.
@@ -98,11 +104,19 @@ impl Relay {
             return;
         }
         send_message(&upstream, &first);
-        let to_upstream = pipe(&mut client_events, &upstream);
-        let to_client = pipe(&mut upstream_events, &client);
+        let to_upstream = pipe(&mut client_events, &upstream, &self.budget);
+        let to_client = pipe(&mut upstream_events, &client, &self.budget);
         futures_util::pin_mut!(to_upstream, to_client);
-        select(to_upstream, to_client).await;
-        let _ = client.close(Some(1000), Some(""));
+        let spent = match select(to_upstream, to_client).await {
+            Either::Left((spent, _)) | Either::Right((spent, _)) => spent,
+        };
+        if spent {
+            // 1012 (service restart): a close the stock client answers by reconnecting. The
+            // user's object sees its transport close, an ending that recovery resumes.
+            let _ = client.close(Some(1012), Some("relay budget spent, reconnect"));
+        } else {
+            let _ = client.close(Some(1000), Some(""));
+        }
         let _ = upstream.close(Some(1000), Some(""));
     }
 
@@ -178,11 +192,20 @@ impl Relay {
     }
 }
 
-/// Copies frames from one socket to the other until either side closes.
-async fn pipe(from: &mut EventStream<'_>, to: &WebSocket) {
+/// Copies frames from one socket to the other until either side closes (false) or the budget
+/// is spent (true).
+async fn pipe(from: &mut EventStream<'_>, to: &WebSocket, budget: &Cell<RelayBudget>) -> bool {
     while let Some(ev) = from.next().await {
         match ev {
-            Ok(WebsocketEvent::Message(m)) => send_message(to, &m),
+            Ok(WebsocketEvent::Message(m)) => {
+                let len = send_message(to, &m);
+                let mut b = budget.get();
+                let left = b.spend(len);
+                budget.set(b);
+                if !left {
+                    return true;
+                }
+            }
             Ok(WebsocketEvent::Close(c)) => {
                 let _ = to.close(Some(sendable(c.code())), Some(c.reason()));
                 break;
@@ -190,13 +213,19 @@ async fn pipe(from: &mut EventStream<'_>, to: &WebSocket) {
             Err(_) => break,
         }
     }
+    false
 }
 
-fn send_message(ws: &WebSocket, m: &MessageEvent) {
+/// Sends the frame on and says how long it was.
+fn send_message(ws: &WebSocket, m: &MessageEvent) -> usize {
     if let Some(t) = m.text() {
-        let _ = ws.send_with_str(t);
+        let _ = ws.send_with_str(&t);
+        t.len()
     } else if let Some(b) = m.bytes() {
-        let _ = ws.send_with_bytes(b);
+        let _ = ws.send_with_bytes(&b);
+        b.len()
+    } else {
+        0
     }
 }
 
