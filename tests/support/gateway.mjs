@@ -153,6 +153,8 @@ async function startGatewayOnce({ vars = {} } = {}) {
   return {
     url,
     port,
+    /** The runtime's DevTools inspector (for profiles). */
+    inspectorPort,
     get pid() { return child.pid; },
     /** Everything wrangler and the Worker printed so far. */
     logs: () => output,
