@@ -46,6 +46,7 @@ impl UserSession {
                     None => self.start_prompt(job),
                 },
                 Action::CancelPrompt(id) => self.cancel_prompt(&id),
+                Action::History(op) => queue.extend(self.history_op(op)),
                 Action::Log(line) => self.log_as_owner(line),
             }
         }
