@@ -7,11 +7,14 @@ import { io } from "socket.io-client";
 import { startGateway } from "../support/gateway.mjs";
 import { startFakeUpstream } from "../support/fake-upstream.mjs";
 import { connect, next, withToken, sleep } from "../support/client.mjs";
+import { http } from "../support/wire.mjs";
 
 let up;
 let gw;
 let off;
+let misconfigured;
 const MAX_ITEMS = 5;
+const MAX_RESPONSE_CHARS = 40;
 
 before(async () => {
   up = await startFakeUpstream({ delayMs: 10 });
@@ -19,14 +22,15 @@ before(async () => {
     PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake-model",
     PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", PROMPT_CONTEXT_MESSAGES: "2",
   };
-  [gw, off] = await Promise.all([
-    startGateway({ vars: { ...common, HISTORY_MAX_ITEMS: String(MAX_ITEMS) } }),
+  [gw, off, misconfigured] = await Promise.all([
+    startGateway({ vars: { ...common, HISTORY_MAX_ITEMS: String(MAX_ITEMS), HISTORY_MAX_RESPONSE_CHARS: String(MAX_RESPONSE_CHARS) } }),
     startGateway({ vars: { ...common, HISTORY_MAX_ITEMS: "0" } }),
+    startGateway({ vars: { HISTORY_MAX_ITEMS: "1001" } }),
   ]);
 });
 
 after(async () => {
-  await Promise.all([gw?.stop(), off?.stop()]);
+  await Promise.all([gw?.stop(), off?.stop(), misconfigured?.stop()]);
   await up?.close();
 });
 
@@ -166,7 +170,8 @@ describe("history", () => {
     const socket = await open(gw, newUser());
     try {
       await run(socket, { prompt: "x", requestId: rid() });
-      const bad = [{ limit: 0 }, { limit: 101 }, { limit: -1 }, { limit: 2.5 }, { limit: "5" }, { before: "not-a-cursor" }, { before: 3 }, { before: "aDE6MA" }, "everything", 7];
+      const bad = [{ limit: 0 }, { limit: 101 }, { limit: -1 }, { limit: 2.5 }, { limit: "5" }, { before: "not-a-cursor" }, { before: 3 },
+        { before: "aDE6MA" }, { before: "x".repeat(100_000) }, "everything", 7, [1, 2]];
       for (const payload of bad) {
         const ack = await history(socket, payload);
         assert.equal(ack.error?.code, "INVALID_REQUEST", JSON.stringify(payload));
@@ -240,6 +245,26 @@ describe("history", () => {
       ]);
     } finally { socket.close(); }
   });
+
+  test(`a response longer than HISTORY_MAX_RESPONSE_CHARS=${MAX_RESPONSE_CHARS} is stored cut and marked; the client got it whole`, async () => {
+    const socket = await open(gw, newUser());
+    try {
+      const id = rid("long");
+      const r = await run(socket, { prompt: "!chunks:20 long", requestId: id });
+      const whole = Array.from({ length: 20 }, (_, k) => `w${k} `).join("");
+      assert.equal(r.response.response, whole);
+      const [item] = (await history(socket)).items;
+      assert.equal(item.response, whole.slice(0, MAX_RESPONSE_CHARS));
+      assert.equal(item.truncated, true);
+      await run(socket, { prompt: "short", requestId: rid() });
+      assert.ok(!("truncated" in (await history(socket, { limit: 1 })).items[0]));
+    } finally { socket.close(); }
+  });
+
+  test("no history storage failure was logged", () => {
+    const failures = gw.jsonLogs().filter((l) => l.msg === "history storage failed");
+    assert.deepEqual(failures, []);
+  });
 });
 
 describe("HISTORY_MAX_ITEMS=0", () => {
@@ -255,6 +280,14 @@ describe("HISTORY_MAX_ITEMS=0", () => {
       assert.equal((await history(socket, { limit: 0 })).error?.code, "INVALID_REQUEST", "requests are still checked");
     } finally { socket.close(); }
   });
+});
+
+test("HISTORY_MAX_ITEMS=1001 is refused: 500 SERVER_MISCONFIGURED naming it", async () => {
+  const r = await http(`${misconfigured.url}/socket.io/?EIO=4&transport=polling`);
+  assert.equal(r.status, 500);
+  const body = JSON.parse(r.body);
+  assert.equal(body.code, "SERVER_MISCONFIGURED");
+  assert.match(body.message, /^HISTORY_MAX_ITEMS: .*1001/);
 });
 
 describe("a gateway restart", () => {
