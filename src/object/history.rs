@@ -12,7 +12,7 @@ use worker::*;
 
 use super::{Inner, UserSession};
 use crate::log::{Level, Line};
-use crate::session::history::{self, count_cutoff, Done, Entry, Op};
+use crate::session::history::{self, count_cutoff, Done, Entry, Op, Status};
 use crate::session::Action;
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
@@ -95,16 +95,26 @@ fn run(sql: &SqlStorage, op: Op) -> Result<Option<Done>> {
             truncated,
             at,
             max_items,
+            end,
         } => {
+            let (status, code, response, completed_at, cut) = match end {
+                None => (Status::Running, None, None, None, false),
+                Some((o, t)) => (o.status, o.code, o.response, Some(t), o.truncated),
+            };
             let row: Seq = sql
                 .exec(
-                    "INSERT INTO history (request_id, prompt, status, created_at, truncated) \
-                     VALUES (?, ?, 'running', ?, ?) RETURNING seq",
+                    "INSERT INTO history (request_id, prompt, response, status, code, \
+                     created_at, completed_at, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                     RETURNING seq",
                     vec![
                         request_id.into(),
                         prompt.into(),
+                        response.into(),
+                        status.as_str().into(),
+                        code.into(),
                         int(at),
-                        int(truncated.into()),
+                        completed_at.map_or(SqlStorageValue::Null, int),
+                        int((truncated || cut).into()),
                     ],
                 )?
                 .one()?;
@@ -242,6 +252,14 @@ impl UserSession {
         match done {
             Some(d) => self.with_hub(|h| h.history_done(now_ms(), d)),
             None => Vec::new(),
+        }
+    }
+
+    /// Carries out the held-back history writes, folded (see [`history::coalesce`]).
+    pub(super) fn write_history(&self, writes: &mut Vec<Op>) {
+        for op in history::coalesce(std::mem::take(writes)) {
+            let follow = self.history_op(op);
+            debug_assert!(follow.is_empty(), "writes are not answered");
         }
     }
 

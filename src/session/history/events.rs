@@ -50,6 +50,7 @@ impl Core {
             truncated,
             at: self.now,
             max_items: self.settings.history.max_items,
+            end: None,
         }));
     }
 

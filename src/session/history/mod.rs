@@ -104,13 +104,16 @@ pub struct Outcome {
 /// What the machine asks the shell to do with the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// An accepted prompt: a `running` row; rows past `HISTORY_MAX_ITEMS` go.
+    /// An accepted prompt: a `running` row (or, with `end`, a finished one); rows past
+    /// `HISTORY_MAX_ITEMS` go.
     Start {
         request_id: String,
         prompt: String,
         truncated: bool,
         at: u64,
         max_items: u64,
+        /// The outcome and its time, when the prompt ended before its row was written.
+        end: Option<(Outcome, u64)>,
     },
     /// The prompt ended (whether or not a client was connected).
     Finish {
@@ -128,6 +131,42 @@ pub enum Op {
     Clear { sid: String, ack: Option<u64> },
     /// Delete rows created at or before `up_to` (epoch ms).
     Prune { up_to: u64 },
+}
+
+impl Op {
+    /// Writes nobody waits for: the shell may hold them back and [`coalesce`] them.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Op::Start { .. } | Op::Finish { .. })
+    }
+}
+
+/// Folds each `Finish` into the `Start` of the same prompt among `writes`, so a prompt answered
+/// within the event that accepted it (the `echo` processor) costs one insert, not two writes.
+pub fn coalesce(writes: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(writes.len());
+    for op in writes {
+        if let Op::Finish {
+            request_id,
+            outcome,
+            at,
+        } = &op
+        {
+            let start = out.iter_mut().find_map(|o| match o {
+                Op::Start {
+                    request_id: r,
+                    end: e @ None,
+                    ..
+                } if r == request_id => Some(e),
+                _ => None,
+            });
+            if let Some(end) = start {
+                *end = Some((outcome.clone(), *at));
+                continue;
+            }
+        }
+        out.push(op);
+    }
+    out
 }
 
 /// What the shell reports back.

@@ -200,3 +200,40 @@ fn context_is_the_last_exchanges_oldest_first() {
     );
     assert!(context(newest_first, 0).is_empty());
 }
+
+#[test]
+fn a_prompt_that_ends_before_its_row_is_written_costs_one_insert() {
+    let start = |id: &str| Op::Start {
+        request_id: id.into(),
+        prompt: "p".into(),
+        truncated: false,
+        at: NOW,
+        max_items: 200,
+        end: None,
+    };
+    let finish = |id: &str| Op::Finish {
+        request_id: id.into(),
+        outcome: outcome(Ok("r"), 10),
+        at: NOW + 1,
+    };
+    let out = coalesce(vec![start("a"), start("b"), finish("a"), finish("c")]);
+    let Op::Start {
+        end: Some((o, at)), ..
+    } = &out[0]
+    else {
+        panic!("a is one finished insert: {out:?}")
+    };
+    assert_eq!(
+        (o.status, o.response.as_deref(), *at),
+        (Status::Completed, Some("r"), NOW + 1)
+    );
+    assert_eq!(out[1], start("b"), "b still runs");
+    assert_eq!(
+        out[2],
+        finish("c"),
+        "c started in an earlier event: an update"
+    );
+    assert_eq!(out.len(), 3);
+    assert!(start("x").is_write() && finish("x").is_write());
+    assert!(!Op::Prune { up_to: 1 }.is_write());
+}

@@ -37,11 +37,12 @@ impl Table {
                 truncated,
                 at,
                 max_items,
+                end,
             } => {
                 self.next_seq += 1;
                 self.rows.push(Entry {
                     seq: self.next_seq,
-                    request_id,
+                    request_id: request_id.clone(),
                     prompt,
                     response: None,
                     status: "running".into(),
@@ -50,6 +51,13 @@ impl Table {
                     completed_at: None,
                     truncated: truncated.into(),
                 });
+                if let Some((outcome, at)) = end {
+                    self.run(Op::Finish {
+                        request_id,
+                        outcome,
+                        at,
+                    });
+                }
                 if let Some(cut) = count_cutoff(self.next_seq, max_items) {
                     self.rows.retain(|r| r.seq > cut);
                 }
