@@ -12,13 +12,15 @@ use worker::*;
 
 use super::{Inner, UserSession};
 use crate::log::{Level, Line};
-use crate::session::history::{self, count_cutoff, Done, Entry, Op, Status};
+use crate::session::history::{self, Done, Entry, Op, Status};
 use crate::session::Action;
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
 
 /// The history table. `AUTOINCREMENT`: a `seq` is never reused, even after `clear-history`,
-/// so a cursor never points into newer rows.
+/// so a cursor never points into newer rows. `HISTORY_MAX_ITEMS` lives in `history_bound`
+/// (written by [`open`] when it changed) and a trigger drops the rows beyond it within each
+/// insert ([`history::count_cutoff`]), so recording a prompt is one statement.
 pub const HISTORY_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
@@ -30,17 +32,16 @@ pub const HISTORY_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS history (
     completed_at INTEGER,
     truncated INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS history_by_request ON history (request_id);";
+CREATE INDEX IF NOT EXISTS history_by_request ON history (request_id);
+CREATE TABLE IF NOT EXISTS history_bound (max_items INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS history_keep_newest AFTER INSERT ON history BEGIN
+    DELETE FROM history WHERE seq <= NEW.seq - (SELECT max_items FROM history_bound);
+END;";
 
 const COLUMNS: &str =
     "seq, request_id, prompt, response, status, code, created_at, completed_at, truncated";
 /// JavaScript's largest safe integer: no `seq` comes near it.
 const NO_CURSOR: i64 = 9_007_199_254_740_991;
-
-#[derive(Deserialize)]
-struct Seq {
-    seq: u64,
-}
 
 #[derive(Deserialize)]
 struct Count {
@@ -66,6 +67,16 @@ fn int(v: u64) -> SqlStorageValue {
 /// `max_items`; returns the oldest row's creation time.
 fn open(sql: &SqlStorage, now: u64, max_items: u64) -> Result<Option<u64>> {
     sql.exec(HISTORY_SCHEMA, None)?;
+    // Written only when the setting changed: opening an object normally writes nothing here.
+    sql.exec(
+        "INSERT INTO history_bound (max_items) SELECT ? \
+         WHERE NOT EXISTS (SELECT 1 FROM history_bound)",
+        vec![int(max_items)],
+    )?;
+    sql.exec(
+        "UPDATE history_bound SET max_items = ? WHERE max_items <> ?",
+        vec![int(max_items), int(max_items)],
+    )?;
     sql.exec(
         "UPDATE history SET status = 'failed', code = 'PROMPT_INTERRUPTED', completed_at = ? \
          WHERE status = 'running'",
@@ -94,33 +105,26 @@ fn run(sql: &SqlStorage, op: Op) -> Result<Option<Done>> {
             prompt,
             truncated,
             at,
-            max_items,
             end,
         } => {
             let (status, code, response, completed_at, cut) = match end {
                 None => (Status::Running, None, None, None, false),
                 Some((o, t)) => (o.status, o.code, o.response, Some(t), o.truncated),
             };
-            let row: Seq = sql
-                .exec(
-                    "INSERT INTO history (request_id, prompt, response, status, code, \
-                     created_at, completed_at, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                     RETURNING seq",
-                    vec![
-                        request_id.into(),
-                        prompt.into(),
-                        response.into(),
-                        status.as_str().into(),
-                        code.into(),
-                        int(at),
-                        completed_at.map_or(SqlStorageValue::Null, int),
-                        int((truncated || cut).into()),
-                    ],
-                )?
-                .one()?;
-            if let Some(cut) = count_cutoff(row.seq, max_items) {
-                sql.exec("DELETE FROM history WHERE seq <= ?", vec![int(cut)])?;
-            }
+            sql.exec(
+                "INSERT INTO history (request_id, prompt, response, status, code, \
+                     created_at, completed_at, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    request_id.into(),
+                    prompt.into(),
+                    response.into(),
+                    status.as_str().into(),
+                    code.into(),
+                    int(at),
+                    completed_at.map_or(SqlStorageValue::Null, int),
+                    int((truncated || cut).into()),
+                ],
+            )?;
             Ok(None)
         }
         Op::Finish {

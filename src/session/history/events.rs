@@ -49,7 +49,6 @@ impl Core {
             prompt,
             truncated,
             at: self.now,
-            max_items: self.settings.history.max_items,
             end: None,
         }));
     }

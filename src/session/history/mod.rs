@@ -105,13 +105,12 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// An accepted prompt: a `running` row (or, with `end`, a finished one); rows past
-    /// `HISTORY_MAX_ITEMS` go.
+    /// `HISTORY_MAX_ITEMS` go (see [`count_cutoff`]).
     Start {
         request_id: String,
         prompt: String,
         truncated: bool,
         at: u64,
-        max_items: u64,
         /// The outcome and its time, when the prompt ended before its row was written.
         end: Option<(Outcome, u64)>,
     },
@@ -328,7 +327,8 @@ pub fn age_cutoff(now: u64, retention_days: u64) -> u64 {
 
 /// After the row `newest_seq` was added, rows with a `seq` up to the returned one are beyond
 /// `HISTORY_MAX_ITEMS` (rows are only ever removed oldest first or all at once, so the kept
-/// rows are always the newest run of `seq`s); `None` when nothing is beyond it.
+/// rows are always the newest run of `seq`s); `None` when nothing is beyond it. The table's
+/// trigger `history_keep_newest` applies this rule within the insert.
 pub fn count_cutoff(newest_seq: u64, max_items: u64) -> Option<u64> {
     newest_seq.checked_sub(max_items).filter(|&s| s > 0)
 }

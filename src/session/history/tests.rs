@@ -208,7 +208,6 @@ fn a_prompt_that_ends_before_its_row_is_written_costs_one_insert() {
         prompt: "p".into(),
         truncated: false,
         at: NOW,
-        max_items: 200,
         end: None,
     };
     let finish = |id: &str| Op::Finish {

@@ -14,6 +14,17 @@ const DAY: u64 = 86_400_000;
 struct Table {
     rows: Vec<Entry>,
     next_seq: u64,
+    /// `HISTORY_MAX_ITEMS`, which the SQL table keeps in `history_bound`.
+    max_items: u64,
+}
+
+impl Table {
+    fn new(max_items: u64) -> Self {
+        Table {
+            max_items,
+            ..Default::default()
+        }
+    }
 }
 
 impl Table {
@@ -36,7 +47,6 @@ impl Table {
                 prompt,
                 truncated,
                 at,
-                max_items,
                 end,
             } => {
                 self.next_seq += 1;
@@ -58,7 +68,7 @@ impl Table {
                         at,
                     });
                 }
-                if let Some(cut) = count_cutoff(self.next_seq, max_items) {
+                if let Some(cut) = count_cutoff(self.next_seq, self.max_items) {
                     self.rows.retain(|r| r.seq > cut);
                 }
                 None
@@ -224,7 +234,7 @@ fn a_prompt_is_recorded_at_accept_and_at_its_end_only() {
 #[test]
 fn statuses_follow_the_outcome_and_a_cancel() {
     let mut h = connected(200);
-    let mut t = Table::default();
+    let mut t = Table::new(200);
     prompt(&mut h, &mut t, T0, "ok", Ok("fine"));
     prompt(&mut h, &mut t, T0 + 10, "bad", Err(Code::UpstreamFailed));
     emit(
@@ -289,7 +299,7 @@ fn statuses_follow_the_outcome_and_a_cancel() {
 #[test]
 fn pages_walk_back_with_cursors_until_no_next() {
     let mut h = connected(200);
-    let mut t = Table::default();
+    let mut t = Table::new(200);
     for i in 0..7 {
         prompt(&mut h, &mut t, T0 + i * 10, &format!("q{i}"), Ok("a"));
     }
@@ -308,7 +318,7 @@ fn pages_walk_back_with_cursors_until_no_next() {
 #[test]
 fn bad_requests_get_invalid_request_and_no_ack_means_no_answer() {
     let mut h = connected(200);
-    let mut t = Table::default();
+    let mut t = Table::new(200);
     for (i, bad) in [
         json!({"limit": 0}),
         json!({"limit": 101}),
@@ -343,7 +353,7 @@ fn bad_requests_get_invalid_request_and_no_ack_means_no_answer() {
 #[test]
 fn clearing_deletes_every_row_but_the_ids_stay_duplicates() {
     let mut h = connected(200);
-    let mut t = Table::default();
+    let mut t = Table::new(200);
     prompt(&mut h, &mut t, T0, "a", Ok("1"));
     prompt(&mut h, &mut t, T0 + 10, "b", Ok("2"));
     let a = emit(&mut h, &mut t, T0 + 20, Some(1), "clear-history", "");
@@ -370,14 +380,14 @@ fn clearing_deletes_every_row_but_the_ids_stay_duplicates() {
 #[test]
 fn max_items_drops_the_oldest_and_zero_stores_nothing() {
     let mut h = connected(3);
-    let mut t = Table::default();
+    let mut t = Table::new(3);
     for i in 0..5 {
         prompt(&mut h, &mut t, T0 + i * 10, &format!("m{i}"), Ok("a"));
     }
     assert_eq!(ids(&page(&mut h, &mut t, 1, json!({}))), ["m4", "m3", "m2"]);
 
     let mut h = connected(0);
-    let mut t = Table::default();
+    let mut t = Table::new(0);
     let a = emit(
         &mut h,
         &mut t,
@@ -400,7 +410,7 @@ fn max_items_drops_the_oldest_and_zero_stores_nothing() {
 #[test]
 fn the_alarm_prunes_rows_past_the_retention() {
     let mut h = connected(200);
-    let mut t = Table::default();
+    let mut t = Table::new(200);
     let retention = h_retention(&h);
     prompt(&mut h, &mut t, T0, "old", Ok("a"));
     prompt(&mut h, &mut t, T0 + 5 * DAY, "new", Ok("b"));
@@ -455,7 +465,7 @@ fn h_retention(_h: &Hub) -> u64 {
 #[test]
 fn the_duplicate_window_is_at_least_history_max_items() {
     let mut h = connected(300);
-    let mut t = Table::default();
+    let mut t = Table::new(300);
     for i in 0..300 {
         prompt(&mut h, &mut t, T0 + i, &format!("d{i}"), Ok("a"));
     }
