@@ -3,9 +3,8 @@
 //! pruning on the alarm with an injected clock, and the duplicate window.
 
 use super::*;
-use crate::session::history::{
-    count_cutoff, decode_cursor, Done, Entry, Op, PageRequest, MIN_PRUNE_GAP_MS,
-};
+use crate::prompt::{Code, Failure};
+use crate::session::history::{count_cutoff, decode_cursor, Done, Entry, Op, MIN_PRUNE_GAP_MS};
 
 const DAY: u64 = 86_400_000;
 
@@ -180,8 +179,6 @@ fn prompt(h: &mut Hub, t: &mut Table, now: u64, id: &str, result: Result<&str, C
     let a = h.prompt_done(now + 1, id, r, RunStats::default());
     t.apply(h, now + 1, &a);
 }
-
-use crate::prompt::{Code, Failure};
 
 fn page(h: &mut Hub, t: &mut Table, ack: u64, payload: Value) -> Value {
     let a = emit(
@@ -411,7 +408,7 @@ fn max_items_drops_the_oldest_and_zero_stores_nothing() {
 fn the_alarm_prunes_rows_past_the_retention() {
     let mut h = connected(200);
     let mut t = Table::new(200);
-    let retention = h_retention(&h);
+    let retention = settings().history.retention_days * DAY;
     prompt(&mut h, &mut t, T0, "old", Ok("a"));
     prompt(&mut h, &mut t, T0 + 5 * DAY, "new", Ok("b"));
     // The first row's expiry is the next deadline (nothing else is pending but pings).
@@ -458,10 +455,6 @@ fn the_alarm_prunes_rows_past_the_retention() {
     h.history_done(T0, Done::Loaded { oldest: None });
 }
 
-fn h_retention(_h: &Hub) -> u64 {
-    settings().history.retention_days * DAY
-}
-
 #[test]
 fn the_duplicate_window_is_at_least_history_max_items() {
     let mut h = connected(300);
@@ -482,8 +475,8 @@ fn the_duplicate_window_is_at_least_history_max_items() {
         "duplicate",
         "d0 is still in history"
     );
-    let _ = PageRequest {
-        limit: 1,
-        before: None,
-    };
+    // One more id and d0 falls out of the window (and of the history): it runs again.
+    prompt(&mut h, &mut t, T0 + 500, "d300", Ok("a"));
+    prompt(&mut h, &mut t, T0 + 600, "d0", Ok("again"));
+    assert_eq!(t.rows.len(), 300);
 }
