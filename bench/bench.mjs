@@ -1,12 +1,14 @@
 // Prints the gateway's figures, every one the README quotes, measured against the built Worker
 // under `wrangler dev --local` (run ./scripts/build-worker first, or use ./scripts/bench):
-// wasm size; prompt round trips on a direct and on a relayed WebSocket; connect times by route;
+// wasm size; prompt round trips on a direct and on a relayed WebSocket; the same with history on
+// and off (bench/history.mjs); connect times by route;
 // connect times with the Redis mirror on and off and with a slow REST endpoint; how long the
 // mirror key takes to come back after redis-server restarts; last, the gateway against the
 // runtime's floor (bench/floor.mjs; needs bench/floor/build/, see ./scripts/build-floor).
 //   node bench/bench.mjs [--prompts 1000] [--connects 100] [--mirror-connects 200] [--slow-connects 40] [--restarts 3] [--warmup 20]
 //     [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200] [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 2]
 //   node bench/bench.mjs --floor [...]   only the comparison with the floor
+//   node bench/bench.mjs --history [--prompts 1000]   only history on against HISTORY_MAX_ITEMS=0
 // Conditions, printed first: each gateway gets `--warmup` untimed connects (and prompts) first;
 // samples of the compared settings are interleaved so drift in the host's load hits them alike;
 // the mirror is off unless a line says it is on.
@@ -22,6 +24,7 @@ import { startRedisServer } from "../tests/support/redis-server.mjs";
 import { startUpstashServer } from "../tests/support/upstash-server.mjs";
 import { redisAt, pollUntil } from "../tests/support/redis-cli.mjs";
 import { benchFloor } from "./floor.mjs";
+import { benchHistory } from "./history.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,6 +50,13 @@ if (process.argv.includes("--floor")) {
   process.exit(0);
 }
 
+// Load benchmarks run with the per-user and per-address limits off (they would refuse the load).
+const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", CONNECT_RATE_PER_MINUTE: "0", HANDSHAKE_LIMIT_PER_10S: "0" };
+if (process.argv.includes("--history")) {
+  await benchHistory({ prompts: PROMPTS, warmup: WARMUP, load: LOAD });
+  process.exit(0);
+}
+
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
@@ -57,8 +67,6 @@ const RUN = randomUUID().slice(0, 8);
 let users = 0;
 const user = (label) => `bench-${label}-${RUN}-${++users}`;
 const WS = { transports: ["websocket"] };
-// Load benchmarks run with the per-user and per-address limits off (they would refuse the load).
-const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", CONNECT_RATE_PER_MINUTE: "0", HANDSHAKE_LIMIT_PER_10S: "0" };
 
 console.log(`conditions: wrangler dev --local, ${cpus().length} CPUs, Node ${process.version}; ` +
   `${WARMUP} untimed connects and prompts per gateway first; compared samples interleaved; Redis mirror off unless said; ` +
@@ -138,6 +146,9 @@ async function roundTrips(s, n) {
     await gw.stop();
   }
 }
+
+// ----- prompt history on and off -----
+await benchHistory({ prompts: PROMPTS, warmup: WARMUP, load: LOAD });
 
 // ----- the Redis mirror -----
 const REST_TOKEN = `bench-${randomUUID()}`;

@@ -86,8 +86,9 @@ export async function history(socket: GatewaySocket): Promise<HistoryItem[]> {
 }
 
 export async function clearHistory(socket: GatewaySocket): Promise<number> {
-  const { deleted } = await socket.emitWithAck("clear-history");
-  return deleted;
+  const ack = await socket.emitWithAck("clear-history");
+  if ("error" in ack) throw new Error(`${ack.error.code}: ${ack.error.message}`);
+  return ack.deleted;
 }
 
 export async function main(url: string, token: string): Promise<void> {

@@ -71,16 +71,20 @@ export interface HistoryItem {
   /** Epoch milliseconds. */
   createdAt: number;
   completedAt?: number;
+  /** The stored prompt or response was cut (`HISTORY_MAX_RESPONSE_CHARS`, 262144 for a prompt). */
+  truncated?: true;
+}
+
+/** `INVALID_REQUEST`: a bad `limit`, cursor or payload; `HISTORY_UNAVAILABLE`: storage failed, retry. */
+export interface HistoryError {
+  error: { code: "INVALID_REQUEST" | "HISTORY_UNAVAILABLE"; message: string };
 }
 
 export type HistoryAck =
   | { items: HistoryItem[]; /** Present only when older items exist. */ next?: string }
-  | { error: { code: "INVALID_REQUEST"; message: string } };
+  | HistoryError;
 
-export interface ClearHistoryAck {
-  status: "cleared";
-  deleted: number;
-}
+export type ClearHistoryAck = { status: "cleared"; deleted: number } | HistoryError;
 
 export interface PromptChunk {
   requestId: string;

@@ -76,6 +76,17 @@ pub struct PromptConfig {
     pub idle_timeout_ms: u64,
 }
 
+/// The history variables of CONTRACT.md section 4 (the prompt history in the user's object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// `HISTORY_MAX_ITEMS` (200, at most 1000): rows kept per user; 0 stores nothing.
+    pub max_items: u64,
+    /// `HISTORY_RETENTION_DAYS` (30, 1-3650): older rows are pruned by the object's alarm.
+    pub retention_days: u64,
+    /// `HISTORY_MAX_RESPONSE_CHARS` (32768, 1-262144): a longer response is stored cut.
+    pub max_response_chars: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub jwt: JwtSettings,
@@ -100,6 +111,7 @@ pub struct Config {
     /// reconnect, under the platform's CPU limit per invocation; 0 = off.
     pub relay_max_frames: u64,
     pub prompt: PromptConfig,
+    pub history: HistoryConfig,
 }
 
 impl Config {
@@ -165,6 +177,11 @@ impl Config {
             connect_rate_per_minute: num("CONNECT_RATE_PER_MINUTE", 30, 0, 1_000_000)?,
             relay_max_frames: num("RELAY_MAX_FRAMES", 100_000, 0, 100_000_000)?,
             prompt: prompt(&get, &num)?,
+            history: HistoryConfig {
+                max_items: num("HISTORY_MAX_ITEMS", 200, 0, 1000)?,
+                retention_days: num("HISTORY_RETENTION_DAYS", 30, 1, 3650)?,
+                max_response_chars: num("HISTORY_MAX_RESPONSE_CHARS", 32_768, 1, 262_144)?,
+            },
         })
     }
 }
@@ -461,5 +478,29 @@ mod tests {
         assert!(matches!(c.mirror, Mirror::Refused(ref e) if e.var == "REDIS_URL"));
         let c = cfg(&[("UPSTASH_REDIS_REST_URL", "https://x")]).unwrap();
         assert!(matches!(c.mirror, Mirror::Refused(ref e) if e.var == "UPSTASH_REDIS_REST_TOKEN"));
+    }
+
+    #[test]
+    fn history_defaults_and_ranges() {
+        let h = cfg(&[]).unwrap().history;
+        assert_eq!(
+            (h.max_items, h.retention_days, h.max_response_chars),
+            (200, 30, 32_768)
+        );
+        assert_eq!(
+            cfg(&[("HISTORY_MAX_ITEMS", "0")])
+                .unwrap()
+                .history
+                .max_items,
+            0
+        );
+        for (var, bad) in [
+            ("HISTORY_MAX_ITEMS", "1001"),
+            ("HISTORY_RETENTION_DAYS", "0"),
+            ("HISTORY_MAX_RESPONSE_CHARS", "0"),
+            ("HISTORY_MAX_RESPONSE_CHARS", "262145"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
+        }
     }
 }

@@ -24,6 +24,8 @@ impl UserSession {
     pub(super) async fn run(&self, actions: Vec<Action>) -> Result<()> {
         let mut queue = VecDeque::from(actions);
         let mut handovers = Vec::new();
+        // History writes wait for the end of the batch (or for a read), folded together.
+        let mut writes = Vec::new();
         while let Some(a) = queue.pop_front() {
             match a {
                 Action::Send { sid, frames } => self.send(&sid, &frames),
@@ -46,9 +48,15 @@ impl UserSession {
                     None => self.start_prompt(job),
                 },
                 Action::CancelPrompt(id) => self.cancel_prompt(&id),
+                Action::History(op) if op.is_write() => writes.push(op),
+                Action::History(op) => {
+                    self.write_history(&mut writes);
+                    queue.extend(self.history_op(op));
+                }
                 Action::Log(line) => self.log_as_owner(line),
             }
         }
+        self.write_history(&mut writes);
         self.persist_and_schedule().await?;
         for h in handovers {
             self.hand_over(h).await?;

@@ -4,11 +4,13 @@
 //! This file holds the object itself and the dispatch of the runtime's callbacks; the work is
 //! done in `open` (handshakes and upgrades), `polling` (long-poll GETs and POSTs), `gate`
 //! (forwarding and handing sessions to their user's object), `effects` (carrying out the
-//! machine's actions, the mirror loop), `storage` (the one place that knows the stored keys)
-//! and `upstash` (the mirror's transport over `fetch`).
+//! machine's actions, the mirror loop), `storage` (the one place that knows the stored keys),
+//! `history` (the user's history table in SQLite) and `upstash` (the mirror's transport over
+//! `fetch`).
 
 mod effects;
 mod gate;
+mod history;
 mod open;
 mod polling;
 mod prompts;
@@ -50,6 +52,8 @@ struct Inner {
     pending: Vec<crate::session::Action>,
     /// Running prompt tasks by request id; sending on one cancels it.
     tasks: HashMap<String, oneshot::Sender<()>>,
+    /// The history table was opened by this instance of the object.
+    history_open: bool,
 }
 
 #[durable_object]
@@ -76,6 +80,7 @@ impl DurableObject for UserSession {
             persisted: true,
             tasks: HashMap::new(),
             pending: Vec::new(),
+            history_open: false,
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
             // Engine.IO pongs are answered by the runtime without waking the object.
@@ -92,6 +97,7 @@ impl DurableObject for UserSession {
         let _init = state.block_concurrency_while(async move {
             let stored = storage::load(&storage).await?;
             restore(&slot, stored, &live);
+            history::load(&slot, &storage.sql());
             Ok(())
         });
         UserSession { state, env, inner }

@@ -13,7 +13,7 @@ use super::UserSession;
 use crate::config::{Processor, PromptConfig};
 use crate::prompt::coalesce::{Chunk, Coalescer};
 use crate::prompt::driver::{ResponseBody, Run, Step, TransportError, Upstream, UpstreamResponse};
-use crate::prompt::upstream::{RequestInput, Target, UpstreamRequest};
+use crate::prompt::upstream::{Kind, RequestInput, Target, UpstreamRequest};
 use crate::prompt::{echo, Code, Failure, Job};
 use crate::session::{Action, RunStats};
 use crate::shell::clock::now_ms;
@@ -132,12 +132,17 @@ impl UserSession {
         let upstream = FetchUpstream {
             signal: controller.signal(),
         };
+        // Only the `openai` processor takes the conversation so far.
+        let context = match target.kind {
+            Kind::OpenAi => self.history_context(cfg.context_messages),
+            Kind::Http => Vec::new(),
+        };
         let req = target.request(&RequestInput {
             user_id: job.user.as_deref().unwrap_or(""),
             request_id: &job.request_id,
             prompt: &job.prompt,
             data: &job.data,
-            context: &[],
+            context: &context,
         });
         let mut run = Run::new(&upstream, target.kind, req, started);
         let mut coalescer = Coalescer::default();

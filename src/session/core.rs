@@ -33,6 +33,8 @@ pub struct Core {
     pub(super) evictions: Evictions,
     /// While prompts run: the next keep-alive tick.
     pub(super) keep_alive_at: Option<u64>,
+    /// When history is pruned next.
+    pub(super) history: super::history::Clock,
 }
 
 /// Sessions closed for room since the last log line about it: one line per 10 s at most.

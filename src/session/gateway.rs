@@ -1,7 +1,8 @@
 //! The gateway's application: a CONNECT is authenticated with the JWT (from the auth payload,
 //! or as the Worker verified it at HTTP level), a gate hands the session to the user's object,
 //! the user's object accepts it as the user's one connection; `send-prompt` is validated,
-//! acknowledged and processed, and its answer reaches the user's current connection.
+//! acknowledged and processed, and its answer reaches the user's current connection;
+//! `get-history` and `clear-history` read and clear the user's prompt history.
 
 use serde_json::{json, Value};
 
@@ -101,6 +102,8 @@ impl Application for Gateway {
         match ev.name() {
             "send-prompt" => core.send_prompt(sid, &ev),
             "cancel-prompt" => core.cancel_prompt(sid, &ev),
+            "get-history" => core.get_history(sid, &ev),
+            "clear-history" => core.clear_history(sid, &ev),
             _ => {}
         }
     }

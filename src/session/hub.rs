@@ -56,6 +56,7 @@ impl Hub {
                 ids,
                 evictions: Default::default(),
                 keep_alive_at: None,
+                history: Default::default(),
             },
             app,
         }
@@ -295,6 +296,7 @@ impl Hub {
         let mirror = c.state.mirror.as_ref().and_then(mirror::Plan::deadline);
         d.add_opt(Timer::MirrorRetry, mirror);
         d.add_opt(Timer::PromptKeepAlive, c.keep_alive_at);
+        d.add_opt(Timer::HistoryPrune, c.history_deadline());
         if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
             d.add(Timer::PromptKeepAlive, 0);
         }
@@ -321,6 +323,7 @@ impl Hub {
         c.gate.expire(now, idle);
         c.mirror_tick();
         c.flush_interrupted();
+        c.history_tick();
         if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {
             c.keep_alive_at = Some(now + KEEP_ALIVE_MS);
         }
@@ -354,6 +357,12 @@ impl Hub {
         stats: RunStats,
     ) -> Vec<Action> {
         self.at(now).finish_prompt(request_id, result, stats);
+        self.done()
+    }
+
+    /// The shell's answer to a history op (or what it found when the object was built).
+    pub fn history_done(&mut self, now: u64, done: super::history::Done) -> Vec<Action> {
+        self.at(now).history_done(done);
         self.done()
     }
 

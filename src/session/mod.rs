@@ -2,7 +2,7 @@
 //! - [`engine`]: Engine.IO transport sessions (polling, WebSocket, upgrade, heartbeat);
 //! - [`socketio`]: namespaces, binary reassembly, what a packet means in the connection state;
 //! - [`app`]: what the object does with connections and events; [`gateway`] is the product
-//!   (authentication, prompts), [`conformance`] the reference handlers of the protocol suites;
+//!   (authentication, prompts), [`history`] the user's prompt history, [`conformance`] the reference handlers of the protocol suites;
 //! - [`ownership`]: one connection per user and its Redis mirror; [`gate`]: the handover of a
 //!   session from a gate to its user's object;
 //! - [`core`]: the services the layers share (the outbound emit path, the close path) and
@@ -17,6 +17,7 @@ mod core;
 pub mod engine;
 pub mod gate;
 pub mod gateway;
+pub mod history;
 mod hub;
 pub mod ownership;
 pub mod prompts;
@@ -39,7 +40,7 @@ pub use reason::CloseReason;
 pub use socketio::{HttpAuth, NsSocket, SioSession};
 
 use crate::auth::JwtSettings;
-use crate::config::{Config, Mirror, PromptConfig};
+use crate::config::{Config, HistoryConfig, Mirror, PromptConfig};
 use crate::log::Line;
 use crate::mirror;
 use crate::prompt::Job;
@@ -64,6 +65,7 @@ pub struct Settings {
     pub max_sessions: u64,
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
+    pub history: HistoryConfig,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             max_sessions: c.max_sessions_per_user,
             connect_rate_per_minute: c.connect_rate_per_minute,
             prompt: c.prompt.clone(),
+            history: c.history.clone(),
         }
     }
 }
@@ -117,6 +120,8 @@ pub enum Action {
     Prompt(Job),
     /// Abort this prompt's upstream request (the machine already ended it).
     CancelPrompt(String),
+    /// Work on the user's history table (the shell reports back with [`Hub::history_done`]).
+    History(history::Op),
     Log(Line),
 }
 

@@ -18,7 +18,8 @@ use crate::prompt::limits::TokenBucket;
 use crate::prompt::{self, Code, Failure, Job};
 use crate::protocol::socketio as sio;
 
-/// Request ids remembered for deduplication, running or finished.
+/// Request ids remembered for deduplication, running or finished: at least this many, and at
+/// least `HISTORY_MAX_ITEMS` (so an id still in history is never processed again).
 pub const REMEMBERED_IDS: usize = 200;
 /// While prompts run the alarm fires this often, so the object is not evicted under them.
 pub const KEEP_ALIVE_MS: u64 = 5_000;
@@ -54,9 +55,12 @@ impl PromptBook {
         !self.interrupted.is_empty()
     }
 
-    fn remember(&mut self, id: &str) {
+    fn remember(&mut self, id: &str, history_max_items: u64) {
+        let keep = usize::try_from(history_max_items)
+            .unwrap_or(usize::MAX)
+            .max(REMEMBERED_IDS);
         self.recent.push_back(id.to_owned());
-        while self.recent.len() > REMEMBERED_IDS {
+        while self.recent.len() > keep {
             self.recent.pop_front();
         }
     }
@@ -120,8 +124,9 @@ impl Core {
             return self.reject_prompt(sid, ack, id, &f);
         }
         let request_id = req.request_id.unwrap_or_else(|| self.random_id(12));
+        self.history_started(&request_id, &req.prompt);
         let book = &mut self.state.prompts;
-        book.remember(&request_id);
+        book.remember(&request_id, self.settings.history.max_items);
         book.running.insert(
             request_id.clone(),
             Running {
@@ -214,6 +219,8 @@ impl Core {
         if self.state.prompts.running.is_empty() {
             self.keep_alive_at = None;
         }
+        let stored = result.as_deref().map_err(|f| f.code.as_str());
+        self.history_finished(request_id, stored);
         let target = self.prompt_target(&r.sid);
         let outcome = match &result {
             Ok(_) => "OK",

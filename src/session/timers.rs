@@ -17,6 +17,8 @@ pub enum Timer {
     MirrorRetry,
     /// Prompts are running (the object must stay awake), or a restart interrupted some.
     PromptKeepAlive,
+    /// History rows pass `HISTORY_RETENTION_DAYS`.
+    HistoryPrune,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

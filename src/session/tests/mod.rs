@@ -38,6 +38,9 @@ fn settings() -> Settings {
         max_sessions: 8,
         connect_rate_per_minute: 0,
         prompt: prompt_config(),
+        history: crate::config::Config::from_lookup(|_| None)
+            .expect("defaults")
+            .history,
     }
 }
 
@@ -142,6 +145,7 @@ mod conformance;
 mod engine;
 mod gate;
 mod gateway;
+mod history;
 mod ownership;
 mod prompts;
 mod socketio;
