@@ -97,6 +97,8 @@ pub struct Config {
     /// CONNECTs one user may make per minute (a bucket as deep as the rate); 0 = off.
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
+    /// `PUSH_API_TOKEN`: the bearer of the push API (`/api/v1/*`); unset, those paths are 404.
+    pub push_token: Option<String>,
 }
 
 impl Config {
@@ -161,6 +163,7 @@ impl Config {
             handshake_limit_per_10s: num("HANDSHAKE_LIMIT_PER_10S", 100, 0, 1_000_000)?,
             connect_rate_per_minute: num("CONNECT_RATE_PER_MINUTE", 30, 0, 1_000_000)?,
             prompt: prompt(&get, &num)?,
+            push_token: get("PUSH_API_TOKEN"),
         })
     }
 }
@@ -452,5 +455,13 @@ mod tests {
         assert!(matches!(c.mirror, Mirror::Refused(ref e) if e.var == "REDIS_URL"));
         let c = cfg(&[("UPSTASH_REDIS_REST_URL", "https://x")]).unwrap();
         assert!(matches!(c.mirror, Mirror::Refused(ref e) if e.var == "UPSTASH_REDIS_REST_TOKEN"));
+    }
+
+    #[test]
+    fn the_push_api_is_on_only_with_a_token() {
+        assert_eq!(cfg(&[]).unwrap().push_token, None);
+        assert_eq!(cfg(&[("PUSH_API_TOKEN", "  ")]).unwrap().push_token, None);
+        let c = cfg(&[("PUSH_API_TOKEN", "tok")]).unwrap();
+        assert_eq!(c.push_token.as_deref(), Some("tok"));
     }
 }

@@ -70,6 +70,20 @@ struct CustomClaims {
     sub: Option<String>,
     iss: Option<String>,
     aud: Option<Audience>,
+    /// Every other claim; the rooms claim is read from here by its name.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The claim naming the rooms a connection joins (one place to change when it becomes
+/// configurable).
+pub const ROOMS_CLAIM: &str = "rooms";
+
+/// What a verified token says: its user and the rooms its connection joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub user: String,
+    pub rooms: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +104,16 @@ impl Audience {
 
 /// Verifies an HS256 token and returns its user id (`sub`). `exp` is mandatory.
 pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String, AuthError> {
+    verify_member(token, settings, now_ms).map(|v| v.user)
+}
+
+/// Verifies an HS256 token and returns its user and rooms; a rooms claim of the wrong shape
+/// makes the token invalid.
+pub fn verify_member(
+    token: &str,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Result<Verified, AuthError> {
     let secret = settings
         .secret
         .as_deref()
@@ -134,8 +158,13 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
             return Err(AuthError::Invalid);
         }
     }
+    let rooms = crate::push::names::rooms_claim(custom.other.get(ROOMS_CLAIM))
+        .map_err(|()| AuthError::Invalid)?;
     match custom.sub.as_deref() {
-        Some(sub) if !sub.is_empty() && sub.chars().count() <= 256 => Ok(sub.to_owned()),
+        Some(sub) if crate::push::names::user_id_ok(sub) => Ok(Verified {
+            user: sub.to_owned(),
+            rooms,
+        }),
         _ => Err(AuthError::Invalid),
     }
 }
@@ -165,6 +194,17 @@ pub fn verify_http(
     settings: &JwtSettings,
     now_ms: u64,
 ) -> Option<Result<String, AuthError>> {
+    verify_http_member(authorization, url, settings, now_ms).map(|r| r.map(|v| v.user))
+}
+
+/// [`verify_http`] with the rooms of the token that routes the request (the header's when
+/// both are present: they name the same user).
+pub fn verify_http_member(
+    authorization: Option<&str>,
+    url: &url::Url,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Option<Result<Verified, AuthError>> {
     let header = authorization.and_then(bearer);
     let query = url
         .query_pairs()
@@ -172,11 +212,11 @@ pub fn verify_http(
         .map(|(_, v)| v.into_owned());
     match (header, query) {
         (None, None) => None,
-        (Some(t), None) => Some(verify(t, settings, now_ms)),
-        (None, Some(t)) => Some(verify(&t, settings, now_ms)),
-        (Some(h), Some(q)) => Some(verify(h, settings, now_ms).and_then(|hu| {
+        (Some(t), None) => Some(verify_member(t, settings, now_ms)),
+        (None, Some(t)) => Some(verify_member(&t, settings, now_ms)),
+        (Some(h), Some(q)) => Some(verify_member(h, settings, now_ms).and_then(|hu| {
             let qu = verify(&q, settings, now_ms)?;
-            if hu == qu {
+            if hu.user == qu {
                 Ok(hu)
             } else {
                 Err(AuthError::Mismatch)

@@ -24,7 +24,7 @@ use crate::protocol::socketio as sio;
 pub const MAX_REFUSED_CONNECTS: u32 = 3;
 
 pub struct Hub {
-    core: Core,
+    pub(super) core: Core,
     app: Box<dyn Application>,
 }
 
@@ -62,14 +62,15 @@ impl Hub {
     }
 
     /// Starts handling an input at `now`.
-    fn at(&mut self, now: u64) -> &mut Core {
+    pub(super) fn at(&mut self, now: u64) -> &mut Core {
         self.core.now = now;
         &mut self.core
     }
 
     /// Ends an input: releases what closed and hands over the actions.
-    fn done(&mut self) -> Vec<Action> {
+    pub(super) fn done(&mut self) -> Vec<Action> {
         self.core.release_closed();
+        self.core.sync_membership();
         std::mem::take(&mut self.core.fx)
     }
 
@@ -295,6 +296,7 @@ impl Hub {
         let mirror = c.state.mirror.as_ref().and_then(mirror::Plan::deadline);
         d.add_opt(Timer::MirrorRetry, mirror);
         d.add_opt(Timer::PromptKeepAlive, c.keep_alive_at);
+        d.add_opt(Timer::RoomJoinRetry, c.membership_deadline());
         if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
             d.add(Timer::PromptKeepAlive, 0);
         }
@@ -320,6 +322,7 @@ impl Hub {
         let idle = c.forward_idle_ms();
         c.gate.expire(now, idle);
         c.mirror_tick();
+        c.membership_tick();
         c.flush_interrupted();
         if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {
             c.keep_alive_at = Some(now + KEEP_ALIVE_MS);

@@ -18,8 +18,10 @@ pub mod engine;
 pub mod gate;
 pub mod gateway;
 mod hub;
+mod hub_push;
 pub mod ownership;
 pub mod prompts;
+pub mod push;
 pub mod reason;
 pub mod socketio;
 pub mod timers;
@@ -117,6 +119,8 @@ pub enum Action {
     Prompt(Job),
     /// Abort this prompt's upstream request (the machine already ended it).
     CancelPrompt(String),
+    /// Tell a room's object that a connection joins or leaves it (server push).
+    Room(push::RoomOp),
     Log(Line),
 }
 

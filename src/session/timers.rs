@@ -17,6 +17,8 @@ pub enum Timer {
     MirrorRetry,
     /// Prompts are running (the object must stay awake), or a restart interrupted some.
     PromptKeepAlive,
+    /// Room joins not confirmed yet are sent again.
+    RoomJoinRetry,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

@@ -144,4 +144,5 @@ mod gate;
 mod gateway;
 mod ownership;
 mod prompts;
+mod push;
 mod socketio;
