@@ -159,7 +159,7 @@ pub fn verify_member(
         }
     }
     let rooms = crate::push::names::rooms_claim(custom.other.get(ROOMS_CLAIM))
-        .map_err(|()| AuthError::Invalid)?;
+        .map_err(|_| AuthError::Invalid)?;
     match custom.sub.as_deref() {
         Some(sub) if crate::push::names::user_id_ok(sub) => Ok(Verified {
             user: sub.to_owned(),

@@ -46,6 +46,7 @@ impl UserSession {
                     None => self.start_prompt(job),
                 },
                 Action::CancelPrompt(id) => self.cancel_prompt(&id),
+                Action::Room(op) => self.spawn_room_op(op),
                 Action::Log(line) => self.log_as_owner(line),
             }
         }

@@ -59,20 +59,24 @@ pub fn event_name(s: &str) -> Result<(), EventNameError> {
     }
 }
 
+/// A rooms claim of the wrong shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadRoomsClaim;
+
 /// The rooms a token's claim names: absent is none; anything but an array of at most
 /// [`MAX_ROOMS_PER_TOKEN`] valid room names is an error (the token is then `TOKEN_INVALID`).
 /// Duplicates count once.
-pub fn rooms_claim(claim: Option<&Value>) -> Result<Vec<String>, ()> {
+pub fn rooms_claim(claim: Option<&Value>) -> Result<Vec<String>, BadRoomsClaim> {
     let Some(v) = claim else {
         return Ok(Vec::new());
     };
-    let items = v.as_array().ok_or(())?;
+    let items = v.as_array().ok_or(BadRoomsClaim)?;
     if items.len() > MAX_ROOMS_PER_TOKEN {
-        return Err(());
+        return Err(BadRoomsClaim);
     }
     let mut rooms: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
-        let name = item.as_str().filter(|s| room_ok(s)).ok_or(())?;
+        let name = item.as_str().filter(|s| room_ok(s)).ok_or(BadRoomsClaim)?;
         if !rooms.iter().any(|r| r == name) {
             rooms.push(name.to_owned());
         }

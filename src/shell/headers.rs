@@ -12,6 +12,8 @@ pub const H_RELAY_SID: &str = "x-gw-relay-sid";
 pub const H_CORS_ORIGIN: &str = "x-gw-cors-origin";
 /// The Worker refused to read a polling body over `maxPayload`.
 pub const H_OVERSIZE: &str = "x-gw-oversize";
+/// The rooms named by the token the Worker verified (a JSON array, encoded with [`encode`]).
+pub const H_ROOMS: &str = "x-gw-rooms";
 
 /// Header values are ByteStrings; user ids may not be.
 pub fn encode(v: &str) -> String {
