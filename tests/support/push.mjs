@@ -53,3 +53,59 @@ export function collect(socket, event) {
   socket.on(event, (...args) => got.push(args));
   return got;
 }
+
+/**
+ * Connects `n` users (`user(i)` names each, `opts(i)` gives socket.io-client options),
+ * `concurrency` at a time; closes every socket already open if one fails.
+ */
+export async function connectMany(n, concurrency, open) {
+  const sockets = new Array(n);
+  let nextIndex = 0;
+  const worker = async () => {
+    while (nextIndex < n) {
+      const i = nextIndex++;
+      sockets[i] = await open(i);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  } catch (e) {
+    for (const s of sockets) s?.close();
+    throw e;
+  }
+  return sockets;
+}
+
+/**
+ * Emits to `room` and resolves once every socket got `event` (or rejects after `ms`): the
+ * emit's answer, the time until the answer and until the last socket received it, and how
+ * many times each socket received it.
+ */
+export async function timedRoomEmit(gwUrl, sockets, room, event, data, ms = 30_000) {
+  const counts = new Array(sockets.length).fill(0);
+  let missing = sockets.length;
+  let allAt = 0;
+  let resolveAll;
+  const all = new Promise((r) => { resolveAll = r; });
+  const handlers = sockets.map((s, i) => {
+    const h = () => {
+      counts[i]++;
+      if (counts[i] === 1 && --missing === 0) { allAt = performance.now(); resolveAll(); }
+    };
+    s.on(event, h);
+    return h;
+  });
+  const start = performance.now();
+  try {
+    const answer = await emit(gwUrl, { room, event, data });
+    const answeredAt = performance.now();
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${missing} of ${sockets.length} never received ${event}`)), ms);
+    });
+    await Promise.race([all, late]).finally(() => clearTimeout(timer));
+    return { answer, answerMs: answeredAt - start, allMs: allAt - start, counts };
+  } finally {
+    sockets.forEach((s, i) => s.off(event, handlers[i]));
+  }
+}
