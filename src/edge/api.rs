@@ -6,9 +6,11 @@ use worker::*;
 
 use super::route::read_body;
 use crate::config::Config;
+use crate::log::{Level, Line};
 use crate::push::bearer::authorized;
 use crate::push::request::{parse_emit, ApiError, Target, MAX_BODY_BYTES};
 use crate::push::{names, Counts, PushMessage};
+use crate::shell::console::log;
 use crate::shell::push::{
     internal_request, push_to_users, PRESENCE_PATH, ROOM_EMIT_PATH, ROOM_MEMBERS_PATH,
 };
@@ -70,10 +72,8 @@ async fn emit(req: &mut Request, env: &Env) -> Result<Answer> {
         Target::Room(room) => {
             msg.room = Some(room.clone());
             let body = serde_json::to_string(&msg)?;
-            let mut resp = room_stub(env, &room)?
-                .fetch_with_request(internal_request(ROOM_EMIT_PATH, Some(body))?)
-                .await?;
-            return Ok(Ok(resp.text().await?));
+            let req = internal_request(ROOM_EMIT_PATH, Some(body))?;
+            return Ok(answer(room_stub(env, &room)?.fetch_with_request(req).await).await);
         }
     };
     let namespace = env.durable_object(BINDING)?;
@@ -104,10 +104,24 @@ async fn presence(env: &Env, raw: &str) -> Result<Answer> {
         Err(e) => return Ok(Err(e)),
     };
     let stub = user_stub_in(&env.durable_object(BINDING)?, &user)?;
-    let mut resp = stub
-        .fetch_with_request(internal_request(PRESENCE_PATH, None)?)
-        .await?;
-    Ok(Ok(resp.text().await?))
+    let req = internal_request(PRESENCE_PATH, None)?;
+    Ok(answer(stub.fetch_with_request(req).await).await)
+}
+
+/// An object's JSON answer, passed on; a failed call is logged and answered 503.
+async fn answer(resp: Result<Response>) -> Answer {
+    let body = match resp {
+        Ok(mut r) if r.status_code() == 200 => r.text().await,
+        Ok(r) => Err(Error::RustError(format!("answered {}", r.status_code()))),
+        Err(e) => Err(e),
+    };
+    body.map_err(|e| {
+        log(
+            &Line::new(Level::Error, "push API call to an object failed")
+                .with("error", e.to_string()),
+        );
+        ApiError::unavailable()
+    })
 }
 
 async fn room_members(env: &Env, raw: &str) -> Result<Answer> {
@@ -115,10 +129,8 @@ async fn room_members(env: &Env, raw: &str) -> Result<Answer> {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
     };
-    let mut resp = room_stub(env, &room)?
-        .fetch_with_request(internal_request(ROOM_MEMBERS_PATH, None)?)
-        .await?;
-    Ok(Ok(resp.text().await?))
+    let req = internal_request(ROOM_MEMBERS_PATH, None)?;
+    Ok(answer(room_stub(env, &room)?.fetch_with_request(req).await).await)
 }
 
 fn json_response(status: u16, body: String) -> Result<Response> {

@@ -63,6 +63,15 @@ impl ApiError {
         ApiError::new(404, "NOT_FOUND", "No such API path")
     }
 
+    /// An object the API needed did not answer as it should (logged by the Worker).
+    pub fn unavailable() -> Self {
+        ApiError::new(
+            503,
+            "UNAVAILABLE",
+            "The gateway could not complete the request; retry",
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         ApiError::new(405, "METHOD_NOT_ALLOWED", "Method not allowed on this path")
     }
