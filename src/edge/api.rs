@@ -77,7 +77,7 @@ async fn emit(req: &mut Request, env: &Env) -> Result<Answer> {
         }
     };
     let namespace = env.durable_object(BINDING)?;
-    let targets = users.into_iter().map(|u| (u, ())).collect();
+    let targets = users.into_iter().map(|u| (u, String::new())).collect();
     let mut counts = Counts::default();
     for (_, _, d) in push_to_users(&namespace, targets, &msg).await {
         counts.add(d);

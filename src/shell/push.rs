@@ -45,13 +45,14 @@ pub async fn deliver(namespace: &ObjectNamespace, user: &str, body: &str) -> Res
     resp.json::<Delivery>().await
 }
 
-/// Pushes `msg` to every user, [`FANOUT_CONCURRENCY`] at a time. A call that fails counts as
-/// offline (and is logged): the event may not have arrived.
-pub async fn push_to_users<T>(
+/// Pushes `msg` to every user (each with a tag the caller gets back: a room passes the socket id
+/// that joined), [`FANOUT_CONCURRENCY`] at a time. A call that fails counts as offline (and is
+/// logged): the event may not have arrived. Not generic, so the module holds one copy of it.
+pub async fn push_to_users(
     namespace: &ObjectNamespace,
-    users: Vec<(String, T)>,
+    users: Vec<(String, String)>,
     msg: &PushMessage,
-) -> Vec<(String, T, Delivery)> {
+) -> Vec<(String, String, Delivery)> {
     let body = serde_json::to_string(msg).expect("a push serializes");
     let body = body.as_str();
     fan_out(users, FANOUT_CONCURRENCY, |(user, tag)| async move {
