@@ -21,9 +21,10 @@ async function receivedOnce(got, ms = 5000) {
 }
 
 /** A POST whose body is `count` chunks without Content-Length: `{ status, body }` or `{ error }`. */
-function chunkedPost(url, chunk, count) {
+function chunkedPost(url, chunk, count, token = PUSH_TOKEN) {
   return new Promise((resolve) => {
-    const headers = { Authorization: `Bearer ${PUSH_TOKEN}`, "Content-Type": "application/json" };
+    const headers = { "Content-Type": "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
     const req = httpRequest(url, { method: "POST", headers, agent: false });
     let sent = 0;
     let done = false;
@@ -206,6 +207,12 @@ describe("refusals", () => {
     }
     const basic = await fetch(`${gw.url}/api/v1/users/u`, { headers: { Authorization: `Basic ${PUSH_TOKEN}` } });
     assert.equal(basic.status, 401);
+    // Without the bearer the body is never read: 8 MB without a length is refused at once.
+    const t0 = performance.now();
+    const r = await chunkedPost(`${gw.url}/api/v1/emit`, "x".repeat(65_536), 128, null);
+    assert.ok(r.status === 401 || r.status === 503 || r.error, `got ${r.status} ${r.body}`);
+    if (r.status === 401 && r.body) assert.equal(JSON.parse(r.body).code, "UNAUTHORIZED");
+    assert.ok(performance.now() - t0 < 10_000);
   });
 
   test("reserved event names get 400", async () => {
