@@ -173,6 +173,23 @@ describe("rooms", () => {
     assert.deepEqual(await emit(gw.url, { room, event: "team-news", data: 1 }), { delivered: 0, offline: 0 });
   });
 
+  test("a client cannot name its rooms in the internal header", async () => {
+    const forged = { "x-gw-rooms": encodeURIComponent(JSON.stringify(["push-victim-room"])) };
+    const sockets = [];
+    try {
+      for (const transports of [["websocket"], ["polling"]]) {
+        sockets.push(await connect(gw.url, withToken("header", gw.token(`push-forger-${transports[0]}`), {
+          transports, extraHeaders: { ...forged, Authorization: `Bearer ${gw.token(`push-forger-${transports[0]}`)}` },
+        })));
+      }
+      const got = sockets.map((s) => collect(s, "secret"));
+      await sleep(300);
+      assert.deepEqual(await emit(gw.url, { room: "push-victim-room", event: "secret", data: 1 }), { delivered: 0, offline: 0 });
+      await sleep(200);
+      assert.deepEqual(got, [[], []]);
+    } finally { for (const s of sockets) s.close(); }
+  });
+
   test("a room nobody joined reaches nobody", async () => {
     assert.deepEqual(await emit(gw.url, { room: "push-empty-room", event: "e" }), { delivered: 0, offline: 0 });
   });
