@@ -11,7 +11,7 @@ use crate::session::push::RoomOp;
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
 use crate::shell::push::{
-    internal_request, PRESENCE_PATH, PUSH_PATH, ROOM_JOIN_PATH, ROOM_LEAVE_PATH,
+    internal_request, read_json, PRESENCE_PATH, PUSH_PATH, ROOM_JOIN_PATH, ROOM_LEAVE_PATH,
 };
 use crate::shell::stubs::room_stub;
 
@@ -24,7 +24,7 @@ impl UserSession {
     ) -> Result<Option<Response>> {
         match path {
             PUSH_PATH => {
-                let Ok(msg) = req.json::<PushMessage>().await else {
+                let Some(msg) = read_json::<PushMessage>(req).await else {
                     return Ok(Some(Response::error("bad push", 400)?));
                 };
                 let (delivery, actions) = self.with_hub(|h| h.push(now_ms(), msg));

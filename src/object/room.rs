@@ -15,7 +15,7 @@ use crate::push::room::{Change, Members};
 use crate::push::{Counts, Delivery, MemberOp, PushMessage};
 use crate::shell::console::log;
 use crate::shell::push::{
-    push_to_users, ROOM_EMIT_PATH, ROOM_JOIN_PATH, ROOM_LEAVE_PATH, ROOM_MEMBERS_PATH,
+    push_to_users, read_json, ROOM_EMIT_PATH, ROOM_JOIN_PATH, ROOM_LEAVE_PATH, ROOM_MEMBERS_PATH,
 };
 use crate::shell::stubs::BINDING;
 
@@ -60,7 +60,7 @@ impl DurableObject for Room {
         let path = req.path();
         match path.as_str() {
             ROOM_JOIN_PATH | ROOM_LEAVE_PATH => {
-                let Ok(op) = req.json::<MemberOp>().await else {
+                let Some(op) = read_json::<MemberOp>(&mut req).await else {
                     return Response::error("bad member", 400);
                 };
                 if path == ROOM_JOIN_PATH {
@@ -74,7 +74,7 @@ impl DurableObject for Room {
                 }
             }
             ROOM_EMIT_PATH => {
-                let Ok(msg) = req.json::<PushMessage>().await else {
+                let Some(msg) = read_json::<PushMessage>(&mut req).await else {
                     return Response::error("bad push", 400);
                 };
                 let counts = self.emit(&msg).await?;

@@ -26,9 +26,12 @@ pub enum Change {
 
 impl Members {
     pub fn from_entries(entries: impl IntoIterator<Item = (String, String)>) -> Self {
-        Members {
-            by_user: entries.into_iter().collect(),
+        // Inserted one by one: `collect` into a map would bring a sort into the module.
+        let mut by_user = BTreeMap::new();
+        for (user, socket_id) in entries {
+            by_user.insert(user, socket_id);
         }
+        Members { by_user }
     }
 
     pub fn len(&self) -> usize {

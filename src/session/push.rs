@@ -162,10 +162,15 @@ impl Core {
     pub fn join_rooms(&mut self, socket_id: &str, rooms: Vec<String>) {
         let old = std::mem::take(&mut self.state.membership);
         self.leave(old, &rooms);
+        // Inserted one by one: `collect` into a set would bring a sort into the module.
+        let mut unconfirmed = BTreeSet::new();
+        for r in &rooms {
+            unconfirmed.insert(r.clone());
+        }
         self.state.membership = Membership {
             socket_id: Some(socket_id.to_owned()),
             connected_at: self.now,
-            unconfirmed: rooms.iter().cloned().collect(),
+            unconfirmed,
             retry_at: (!rooms.is_empty()).then_some(self.now + JOIN_TIMEOUT_MS),
             rooms,
             attempts: 0,

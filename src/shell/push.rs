@@ -20,6 +20,12 @@ pub const ROOM_LEAVE_PATH: &str = "/__gateway/room/leave";
 pub const ROOM_EMIT_PATH: &str = "/__gateway/room/emit";
 pub const ROOM_MEMBERS_PATH: &str = "/__gateway/room/members";
 
+/// An internal request's JSON body (parsed by serde_json: `Request::json` would bring a second
+/// deserializer into the module).
+pub async fn read_json<T: serde::de::DeserializeOwned>(req: &mut Request) -> Option<T> {
+    serde_json::from_str(&req.text().await.ok()?).ok()
+}
+
 /// An internal request to an object.
 pub fn internal_request(path: &str, body: Option<String>) -> Result<Request> {
     let mut init = RequestInit::new();
