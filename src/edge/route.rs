@@ -96,8 +96,8 @@ pub(super) async fn handshake(
         Ok(verified) => {
             let stub = user_stub_in(namespace, &verified.user)?;
             let user_h = headers::encode(&verified.user);
-            let rooms_h = (!verified.rooms.is_empty())
-                .then(|| headers::encode(&serde_json::json!(verified.rooms).to_string()));
+            let rooms_h =
+                (!verified.rooms.is_empty()).then(|| headers::encode_rooms(&verified.rooms));
             let fwd = forward_request(
                 &inc.req,
                 &inc.url,

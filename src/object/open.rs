@@ -36,9 +36,7 @@ impl UserSession {
     /// The rooms of the token the Worker verified (server push).
     fn http_rooms(req: &Request) -> Result<Vec<String>> {
         let rooms = req.headers().get(H_ROOMS)?;
-        Ok(rooms
-            .and_then(|r| serde_json::from_str(&headers::decode(&r)).ok())
-            .unwrap_or_default())
+        Ok(rooms.map(|r| headers::decode_rooms(&r)).unwrap_or_default())
     }
 
     pub(super) async fn handshake(

@@ -174,7 +174,7 @@ describe("rooms", () => {
   });
 
   test("a client cannot name its rooms in the internal header", async () => {
-    const forged = { "x-gw-rooms": encodeURIComponent(JSON.stringify(["push-victim-room"])) };
+    const forged = { "x-gw-rooms": Buffer.from(JSON.stringify(["push-victim-room"])).toString("base64url") };
     const sockets = [];
     try {
       for (const transports of [["websocket"], ["polling"]]) {
@@ -205,10 +205,19 @@ describe("rooms", () => {
         assert.equal(err.data?.code, "TOKEN_INVALID");
       }
     }
-    // 50 rooms of 128 characters are fine.
-    const max = Array.from({ length: 50 }, (_, i) => `${i}`.padEnd(128, "r"));
-    const s = await connect(gw.url, withToken("auth", gw.token("push-max-rooms", 3600, { rooms: max }), { transports: ["websocket"] }));
-    s.close();
+    // 50 rooms of 128 characters are fine, in the auth payload and in the header (where the
+    // Worker passes them on to the user's object).
+    for (const placement of ["auth", "header"]) {
+      const user = `push-max-rooms-${placement}`;
+      const max = Array.from({ length: 50 }, (_, i) => `${placement}-${i}-`.padEnd(128, "é"));
+      const s = await connect(gw.url, withToken(placement, gw.token(user, 3600, { rooms: max }), { transports: ["websocket"] }));
+      try {
+        await roomMembers(gw.url, max[49], 1);
+        const got = collect(s, "max");
+        assert.deepEqual(await emit(gw.url, { room: max[49], event: "max", data: placement }), { delivered: 1, offline: 0 });
+        assert.deepEqual(await receivedOnce(got), [[placement]]);
+      } finally { s.close(); }
+    }
   });
 });
 
