@@ -76,9 +76,9 @@ struct CustomClaims {
 /// configurable).
 pub const ROOMS_CLAIM: &str = "rooms";
 
-/// What a verified token says: its user and the rooms its connection joins.
+/// What a verified token says for push: its user and the rooms its connection joins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
+pub struct Member {
     pub user: String,
     pub rooms: Vec<String>,
 }
@@ -110,7 +110,7 @@ pub fn verify_member(
     token: &str,
     settings: &JwtSettings,
     now_ms: u64,
-) -> Result<Verified, AuthError> {
+) -> Result<Member, AuthError> {
     let secret = settings
         .secret
         .as_deref()
@@ -159,7 +159,7 @@ pub fn verify_member(
     let rooms = crate::push::names::rooms_claim(claim(raw, ROOMS_CLAIM)?.as_ref())
         .map_err(|_| AuthError::Invalid)?;
     match custom.sub.as_deref() {
-        Some(sub) if crate::push::names::user_id_ok(sub) => Ok(Verified {
+        Some(sub) if crate::push::names::user_id_ok(sub) => Ok(Member {
             user: sub.to_owned(),
             rooms,
         }),
@@ -216,7 +216,7 @@ pub fn verify_http_member(
     url: &url::Url,
     settings: &JwtSettings,
     now_ms: u64,
-) -> Option<Result<Verified, AuthError>> {
+) -> Option<Result<Member, AuthError>> {
     let header = authorization.and_then(bearer);
     let query = url
         .query_pairs()

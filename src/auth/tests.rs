@@ -224,7 +224,7 @@ fn the_rooms_claim_is_read_and_checked() {
     };
     assert_eq!(
         verify_member(&with(json!(["a", "b"])), &settings(), NOW_MS),
-        Ok(Verified {
+        Ok(Member {
             user: "u1".into(),
             rooms: vec!["a".into(), "b".into()]
         })

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use worker::*;
 
 use super::{relay, Incoming};
-use crate::auth::{self, AuthError, Verified};
+use crate::auth::{self, AuthError, Member};
 use crate::config::Config;
 use crate::protocol::engineio::HttpError;
 use crate::ratelimit::WindowLimiter;
@@ -137,7 +137,7 @@ fn http_auth(
     req: &Request,
     url: &Url,
     config: &Config,
-) -> Result<std::result::Result<Verified, AuthError>> {
+) -> Result<std::result::Result<Member, AuthError>> {
     if config.conformance {
         return Ok(Err(AuthError::Missing));
     }
