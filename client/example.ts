@@ -1,10 +1,12 @@
-// A typed client of the gateway: streams a prompt, cancels one, reads and clears history.
+// A typed client of the gateway: streams a prompt, cancels one, reads and clears history, and
+// receives the app's pushed events.
 // Type-checked with `npx tsc -p client --noEmit`; not run by the tests.
 import { io, type Socket } from "socket.io-client";
 import type {
   CancelPromptAck,
   ClientToServerEvents,
   HistoryItem,
+  PushedEvents,
   SendPromptAck,
   ServerToClientEvents,
 } from "./socketio-gateway.js";
@@ -100,4 +102,14 @@ export async function main(url: string, token: string): Promise<void> {
   console.log((await history(socket)).map((item) => `${item.status} ${item.prompt}`));
   console.log("deleted:", await clearHistory(socket));
   socket.disconnect();
+}
+
+/** The events this app's backend pushes with `POST /api/v1/emit` (their names are the app's). */
+type AppPushed = PushedEvents<{ "job-finished": { jobId: string; url: string } }>;
+
+/** A socket that also receives the app's pushed events, typed. */
+export function connectWithPushes(url: string, token: string): Socket<ServerToClientEvents & AppPushed, ClientToServerEvents> {
+  const socket: Socket<ServerToClientEvents & AppPushed, ClientToServerEvents> = io(url, { auth: { token } });
+  socket.on("job-finished", ({ jobId, url: download }) => console.log(`job ${jobId} finished: ${download}`));
+  return socket;
 }

@@ -1,4 +1,4 @@
-// The gateway's events for socket.io-client's typed sockets (CONTRACT.md sections 1-4):
+// The gateway's events for socket.io-client's typed sockets (CONTRACT.md sections 1-5):
 //
 //   import { io, type Socket } from "socket.io-client";
 //   import type { ServerToClientEvents, ClientToServerEvents } from "./socketio-gateway.js";
@@ -130,3 +130,26 @@ export interface ClientToServerEvents {
   "get-history": (query: HistoryQuery, ack: (page: HistoryAck) => void) => void;
   "clear-history": (ack: (result: ClearHistoryAck) => void) => void;
 }
+
+/** Event names the push API refuses (`POST /api/v1/emit` answers 400 `RESERVED_EVENT`). */
+export type ReservedEventName =
+  | "connect"
+  | "connect_error"
+  | "disconnect"
+  | "disconnecting"
+  | "newListener"
+  | "removeListener"
+  | "error"
+  | "session"
+  | "prompt-chunk"
+  | "prompt-response";
+
+/**
+ * The events the app's backend pushes (`POST /api/v1/emit { event, data }`) are the app's own:
+ * name each one's `data` and merge them with the gateway's events,
+ *   `Socket<ServerToClientEvents & PushedEvents<{ "job-finished": { jobId: string } }>, ...>`.
+ * Reserved names are left out (the API refuses them).
+ */
+export type PushedEvents<M extends Record<string, unknown>> = {
+  [K in Exclude<keyof M & string, ReservedEventName>]: (data: M[K]) => void;
+};

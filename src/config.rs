@@ -112,6 +112,8 @@ pub struct Config {
     pub relay_max_frames: u64,
     pub prompt: PromptConfig,
     pub history: HistoryConfig,
+    /// `PUSH_API_TOKEN`: the bearer of the push API (`/api/v1/*`); unset, those paths are 404.
+    pub push_token: Option<String>,
 }
 
 impl Config {
@@ -182,6 +184,7 @@ impl Config {
                 retention_days: num("HISTORY_RETENTION_DAYS", 30, 1, 3650)?,
                 max_response_chars: num("HISTORY_MAX_RESPONSE_CHARS", 32_768, 1, 262_144)?,
             },
+            push_token: get("PUSH_API_TOKEN"),
         })
     }
 }
@@ -502,5 +505,13 @@ mod tests {
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
         }
+    }
+
+    #[test]
+    fn the_push_api_is_on_only_with_a_token() {
+        assert_eq!(cfg(&[]).unwrap().push_token, None);
+        assert_eq!(cfg(&[("PUSH_API_TOKEN", "  ")]).unwrap().push_token, None);
+        let c = cfg(&[("PUSH_API_TOKEN", "tok")]).unwrap();
+        assert_eq!(c.push_token.as_deref(), Some("tok"));
     }
 }

@@ -8,6 +8,7 @@ pub mod log;
 pub mod mirror;
 pub mod prompt;
 pub mod protocol;
+pub mod push;
 pub mod ratelimit;
 pub mod relay_budget;
 pub mod session;

@@ -72,6 +72,17 @@ struct CustomClaims {
     aud: Option<Audience>,
 }
 
+/// The claim naming the rooms a connection joins (one place to change when it becomes
+/// configurable).
+pub const ROOMS_CLAIM: &str = "rooms";
+
+/// What a verified token says for push: its user and the rooms its connection joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: String,
+    pub rooms: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Audience {
@@ -90,6 +101,16 @@ impl Audience {
 
 /// Verifies an HS256 token and returns its user id (`sub`). `exp` is mandatory.
 pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String, AuthError> {
+    verify_member(token, settings, now_ms).map(|v| v.user)
+}
+
+/// Verifies an HS256 token and returns its user and rooms; a rooms claim of the wrong shape
+/// makes the token invalid.
+pub fn verify_member(
+    token: &str,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Result<Member, AuthError> {
     let secret = settings
         .secret
         .as_deref()
@@ -98,6 +119,7 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
     if token.is_empty() {
         return Err(AuthError::Missing);
     }
+    let raw = token;
     let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Invalid)?;
     let key = Hs256Key::new(secret.as_bytes());
     // The validator refuses any `alg` other than HS256, `none` included.
@@ -134,10 +156,29 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
             return Err(AuthError::Invalid);
         }
     }
+    let rooms = crate::push::names::rooms_claim(claim(raw, ROOMS_CLAIM)?.as_ref())
+        .map_err(|_| AuthError::Invalid)?;
     match custom.sub.as_deref() {
-        Some(sub) if !sub.is_empty() && sub.chars().count() <= 256 => Ok(sub.to_owned()),
+        Some(sub) if crate::push::names::user_id_ok(sub) => Ok(Member {
+            user: sub.to_owned(),
+            rooms,
+        }),
         _ => Err(AuthError::Invalid),
     }
+}
+
+/// The claim named `name` of a token whose signature was checked: its payload is read again as
+/// a plain JSON object (far less code than collecting every claim while validating).
+fn claim(token: &str, name: &str) -> Result<Option<serde_json::Value>, AuthError> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).ok_or(AuthError::Invalid)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| AuthError::Invalid)?;
+    let mut claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|_| AuthError::Invalid)?;
+    // Taken out of the map without `remove`, which reorders an order-preserving map.
+    Ok(claims.get_mut(name).map(serde_json::Value::take))
 }
 
 /// The token of an `Authorization: Bearer <jwt>` header value.
@@ -165,6 +206,17 @@ pub fn verify_http(
     settings: &JwtSettings,
     now_ms: u64,
 ) -> Option<Result<String, AuthError>> {
+    verify_http_member(authorization, url, settings, now_ms).map(|r| r.map(|v| v.user))
+}
+
+/// [`verify_http`] with the rooms of the token that routes the request (the header's when
+/// both are present: they name the same user).
+pub fn verify_http_member(
+    authorization: Option<&str>,
+    url: &url::Url,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Option<Result<Member, AuthError>> {
     let header = authorization.and_then(bearer);
     let query = url
         .query_pairs()
@@ -172,11 +224,11 @@ pub fn verify_http(
         .map(|(_, v)| v.into_owned());
     match (header, query) {
         (None, None) => None,
-        (Some(t), None) => Some(verify(t, settings, now_ms)),
-        (None, Some(t)) => Some(verify(&t, settings, now_ms)),
-        (Some(h), Some(q)) => Some(verify(h, settings, now_ms).and_then(|hu| {
+        (Some(t), None) => Some(verify_member(t, settings, now_ms)),
+        (None, Some(t)) => Some(verify_member(&t, settings, now_ms)),
+        (Some(h), Some(q)) => Some(verify_member(h, settings, now_ms).and_then(|hu| {
             let qu = verify(&q, settings, now_ms)?;
-            if hu == qu {
+            if hu.user == qu {
                 Ok(hu)
             } else {
                 Err(AuthError::Mismatch)

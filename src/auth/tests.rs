@@ -212,3 +212,56 @@ fn extraction_prefers_header_then_query() {
     assert_eq!(payload_token(Some(&json!({"token": 1}))), None);
     assert_eq!(payload_token(None), None);
 }
+
+#[test]
+fn the_rooms_claim_is_read_and_checked() {
+    let exp = NOW_MS / 1000 + 60;
+    let with = |rooms: serde_json::Value| {
+        sign(
+            "s3cret",
+            json!({ "sub": "u1", "exp": exp, ROOMS_CLAIM: rooms }),
+        )
+    };
+    assert_eq!(
+        verify_member(&with(json!(["a", "b"])), &settings(), NOW_MS),
+        Ok(Member {
+            user: "u1".into(),
+            rooms: vec!["a".into(), "b".into()]
+        })
+    );
+    let none = sign("s3cret", json!({ "sub": "u1", "exp": exp }));
+    assert_eq!(
+        verify_member(&none, &settings(), NOW_MS).map(|v| v.rooms),
+        Ok(vec![])
+    );
+    let too_many: Vec<String> = (0..51).map(|i| i.to_string()).collect();
+    for bad in [
+        json!("a"),
+        json!([1]),
+        json!([""]),
+        json!(too_many),
+        json!(null),
+    ] {
+        assert_eq!(
+            verify(&with(bad.clone()), &settings(), NOW_MS),
+            Err(AuthError::Invalid),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn http_verification_carries_the_routing_tokens_rooms() {
+    let exp = NOW_MS / 1000 + 60;
+    let t = sign("s3cret", json!({ "sub": "u1", "exp": exp, "rooms": ["r"] }));
+    let url = url::Url::parse(&format!("http://h/socket.io/?EIO=4&token={t}")).unwrap();
+    let v = verify_http_member(None, &url, &settings(), NOW_MS).unwrap();
+    assert_eq!(v.map(|v| v.rooms), Ok(vec!["r".to_string()]));
+    let bad = sign("s3cret", json!({ "sub": "u1", "exp": exp, "rooms": "r" }));
+    let header = format!("Bearer {bad}");
+    let bare = url::Url::parse("http://h/socket.io/?EIO=4").unwrap();
+    assert_eq!(
+        verify_http(Some(&header), &bare, &settings(), NOW_MS),
+        Some(Err(AuthError::Invalid))
+    );
+}

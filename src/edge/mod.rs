@@ -4,7 +4,9 @@
 //! `validate` holds the checks on the client's request, `route` sends it to an object (by its
 //! sid, or after the header/query token check on a handshake), and `relay` pipes the one kind of
 //! client that cannot be routed at HTTP level: WebSocket-only with the token in the CONNECT.
+//! `api` is the push API for the app's backend (`/api/v1/*`).
 
+mod api;
 mod relay;
 mod route;
 mod validate;
@@ -39,6 +41,9 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return Ok(resp);
     }
     let url = req.url()?;
+    if url.path().starts_with(api::PREFIX) {
+        return api::handle(req, &url, &config, &env).await;
+    }
     if !validate::is_engine_path(url.path(), &config) {
         return Response::error("Not Found", 404);
     }

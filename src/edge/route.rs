@@ -9,12 +9,14 @@ use futures_util::StreamExt;
 use worker::*;
 
 use super::{relay, Incoming};
-use crate::auth::{self, AuthError};
+use crate::auth::{self, AuthError, Member};
 use crate::config::Config;
 use crate::protocol::engineio::HttpError;
 use crate::ratelimit::WindowLimiter;
 use crate::shell::clock::now_ms;
-use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_USER, INTERNAL_PREFIX};
+use crate::shell::headers::{
+    self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_ROOMS, H_USER, INTERNAL_PREFIX,
+};
 use crate::shell::http::{cors_headers, http_error};
 use crate::shell::stubs::user_stub_in;
 use crate::sid;
@@ -57,7 +59,10 @@ pub(super) async fn by_sid(
 /// A polling POST's body, or the oversize mark when it is over `max` bytes. The body is read as
 /// a stream and reading stops at `max` + 1 bytes, whatever `Content-Length` says (or without
 /// one), so a client cannot make the Worker buffer more than one payload.
-async fn read_body(req: &mut Request, max: u64) -> Result<(Option<String>, Option<&'static str>)> {
+pub(super) async fn read_body(
+    req: &mut Request,
+    max: u64,
+) -> Result<(Option<String>, Option<&'static str>)> {
     let declared = req
         .headers()
         .get("Content-Length")?
@@ -88,13 +93,19 @@ pub(super) async fn handshake(
 ) -> Result<Response> {
     let cors = inc.cors.as_deref();
     match http_auth(&inc.req, &inc.url, config)? {
-        Ok(user) => {
-            let stub = user_stub_in(namespace, &user)?;
-            let user_h = headers::encode(&user);
+        Ok(verified) => {
+            let stub = user_stub_in(namespace, &verified.user)?;
+            let user_h = headers::encode(&verified.user);
+            let rooms_h =
+                (!verified.rooms.is_empty()).then(|| headers::encode_rooms(&verified.rooms));
             let fwd = forward_request(
                 &inc.req,
                 &inc.url,
-                &[(H_USER, Some(&user_h)), (H_CORS_ORIGIN, cors)],
+                &[
+                    (H_USER, Some(&user_h)),
+                    (H_ROOMS, rooms_h.as_deref()),
+                    (H_CORS_ORIGIN, cors),
+                ],
                 None,
             )?;
             stub.fetch_with_request(fwd).await
@@ -121,18 +132,18 @@ pub(super) async fn handshake(
     }
 }
 
-/// The user named by the header or query token, or why there is none.
+/// The user (and rooms) named by the header or query token, or why there is none.
 fn http_auth(
     req: &Request,
     url: &Url,
     config: &Config,
-) -> Result<std::result::Result<String, AuthError>> {
+) -> Result<std::result::Result<Member, AuthError>> {
     if config.conformance {
         return Ok(Err(AuthError::Missing));
     }
     let authorization = req.headers().get("Authorization")?;
     Ok(
-        match auth::verify_http(authorization.as_deref(), url, &config.jwt, now_ms()) {
+        match auth::verify_http_member(authorization.as_deref(), url, &config.jwt, now_ms()) {
             Some(verdict) => verdict,
             None if config.jwt.secret.is_none() => Err(AuthError::Misconfigured),
             None => Err(AuthError::Missing),

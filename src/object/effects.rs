@@ -53,6 +53,7 @@ impl UserSession {
                     self.write_history(&mut writes);
                     queue.extend(self.history_op(op));
                 }
+                Action::Room(op) => self.spawn_room_op(op),
                 Action::Log(line) => self.log_as_owner(line),
             }
         }

@@ -5,8 +5,9 @@
 //! done in `open` (handshakes and upgrades), `polling` (long-poll GETs and POSTs), `gate`
 //! (forwarding and handing sessions to their user's object), `effects` (carrying out the
 //! machine's actions, the mirror loop), `storage` (the one place that knows the stored keys),
-//! `history` (the user's history table in SQLite) and `upstash` (the mirror's transport over
-//! `fetch`).
+//! `history` (the user's history table in SQLite), `upstash` (the mirror's transport over
+//! `fetch`), `push` (pushed events, presence, room joins and leaves) and `room` (the `Room`
+//! object: one per room, its members and fan-out).
 
 mod effects;
 mod gate;
@@ -14,6 +15,8 @@ mod history;
 mod open;
 mod polling;
 mod prompts;
+mod push;
+mod room;
 mod storage;
 mod upstash;
 
@@ -103,7 +106,7 @@ impl DurableObject for UserSession {
         UserSession { state, env, inner }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         if let Err(e) = &self.inner.borrow().config {
             return config_error_response(e);
         }
@@ -111,6 +114,9 @@ impl DurableObject for UserSession {
         let url = req.url()?;
         if url.path() == gate::ADOPT_PATH {
             return self.adopt(req).await;
+        }
+        if let Some(resp) = self.push_request(&mut req, url.path()).await? {
+            return Ok(resp);
         }
         let origin = req.headers().get(H_CORS_ORIGIN)?;
         let origin = origin.as_deref();

@@ -7,7 +7,7 @@ use super::UserSession;
 use crate::auth::AuthError;
 use crate::session::{HttpAuth, Transport, Upgrade};
 use crate::shell::clock::now_ms;
-use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_USER};
+use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_ROOMS, H_USER};
 use crate::shell::http::{http_error, text_response};
 use crate::shell::random::random_bytes;
 use crate::sid;
@@ -33,6 +33,12 @@ impl UserSession {
         Ok(HttpAuth::Failed(err.unwrap_or(AuthError::Missing)))
     }
 
+    /// The rooms of the token the Worker verified (server push).
+    fn http_rooms(req: &Request) -> Result<Vec<String>> {
+        let rooms = req.headers().get(H_ROOMS)?;
+        Ok(rooms.map(|r| headers::decode_rooms(&r)).unwrap_or_default())
+    }
+
     pub(super) async fn handshake(
         &self,
         req: &Request,
@@ -49,8 +55,12 @@ impl UserSession {
         } else {
             Transport::Polling
         };
+        let rooms = Self::http_rooms(req)?;
         let (open, actions) = self.with_hub(|h| {
             let opened = h.open(now_ms(), &sid, transport, auth);
+            if !rooms.is_empty() {
+                h.set_http_rooms(&sid, rooms);
+            }
             if raw {
                 h.set_raw(&sid);
             }

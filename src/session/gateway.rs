@@ -90,9 +90,11 @@ impl Application for Gateway {
         sid: &str,
         _: &str,
         socket_id: &str,
-        _: Option<Value>,
+        auth: Option<Value>,
     ) {
         core.take_over(sid, socket_id);
+        let rooms = core.connect_rooms(sid, auth.as_ref());
+        core.join_rooms(socket_id, rooms);
     }
 
     fn event(&mut self, core: &mut Core, sid: &str, ev: Event) {

@@ -24,7 +24,7 @@ use crate::protocol::socketio as sio;
 pub const MAX_REFUSED_CONNECTS: u32 = 3;
 
 pub struct Hub {
-    core: Core,
+    pub(super) core: Core,
     app: Box<dyn Application>,
 }
 
@@ -63,14 +63,15 @@ impl Hub {
     }
 
     /// Starts handling an input at `now`.
-    fn at(&mut self, now: u64) -> &mut Core {
+    pub(super) fn at(&mut self, now: u64) -> &mut Core {
         self.core.now = now;
         &mut self.core
     }
 
     /// Ends an input: releases what closed and hands over the actions.
-    fn done(&mut self) -> Vec<Action> {
+    pub(super) fn done(&mut self) -> Vec<Action> {
         self.core.release_closed();
+        self.core.sync_membership();
         std::mem::take(&mut self.core.fx)
     }
 
@@ -297,6 +298,7 @@ impl Hub {
         d.add_opt(Timer::MirrorRetry, mirror);
         d.add_opt(Timer::PromptKeepAlive, c.keep_alive_at);
         d.add_opt(Timer::HistoryPrune, c.history_deadline());
+        d.add_opt(Timer::RoomJoinRetry, c.membership_deadline());
         if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
             d.add(Timer::PromptKeepAlive, 0);
         }
@@ -322,6 +324,7 @@ impl Hub {
         let idle = c.forward_idle_ms();
         c.gate.expire(now, idle);
         c.mirror_tick();
+        c.membership_tick();
         c.flush_interrupted();
         c.history_tick();
         if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {

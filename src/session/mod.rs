@@ -19,8 +19,10 @@ pub mod gate;
 pub mod gateway;
 pub mod history;
 mod hub;
+mod hub_push;
 pub mod ownership;
 pub mod prompts;
+pub mod push;
 pub mod reason;
 pub mod socketio;
 pub mod timers;
@@ -122,6 +124,8 @@ pub enum Action {
     CancelPrompt(String),
     /// Work on the user's history table (the shell reports back with [`Hub::history_done`]).
     History(history::Op),
+    /// Tell a room's object that a connection joins or leaves it (server push).
+    Room(push::RoomOp),
     Log(Line),
 }
 

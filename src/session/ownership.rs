@@ -29,6 +29,9 @@ pub struct HubState {
     /// CONNECTs of this user (`CONNECT_RATE_PER_MINUTE`).
     #[serde(default)]
     pub connects: TokenBucket,
+    /// The rooms of the current connection (server push).
+    #[serde(default)]
+    pub membership: super::push::Membership,
 }
 
 impl Core {

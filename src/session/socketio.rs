@@ -38,6 +38,9 @@ pub struct SioSession {
     /// CONNECTs refused on this session so far.
     #[serde(default)]
     pub refusals: u32,
+    /// The rooms named by the token the Worker verified at HTTP level (see `User`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<String>,
     #[serde(skip)]
     decoder: Decoder,
 }
@@ -160,6 +163,7 @@ impl SocketIo {
             user: None,
             unjoined_since: now,
             refusals: 0,
+            rooms: Vec::new(),
             decoder: Decoder::default(),
         };
         self.sessions.insert(sid.to_owned(), s);
@@ -178,6 +182,14 @@ impl SocketIo {
 
     pub fn get(&self, sid: &str) -> Option<&SioSession> {
         self.sessions.get(sid)
+    }
+
+    /// Records the rooms of the token that routed `sid` (server push).
+    pub fn set_rooms(&mut self, sid: &str, rooms: Vec<String>) {
+        if let Some(s) = self.sessions.get_mut(sid) {
+            s.rooms = rooms;
+            self.touch(sid);
+        }
     }
 
     pub fn socket(&self, sid: &str, nsp: &str) -> Option<&NsSocket> {

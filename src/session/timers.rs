@@ -19,6 +19,8 @@ pub enum Timer {
     PromptKeepAlive,
     /// History rows pass `HISTORY_RETENTION_DAYS`.
     HistoryPrune,
+    /// Room joins not confirmed yet are sent again.
+    RoomJoinRetry,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

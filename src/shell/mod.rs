@@ -1,11 +1,13 @@
 //! Small helpers over the Workers runtime, shared by the Worker (`edge`) and the Durable Object
 //! (`object`): the internal headers between them, HTTP responses, the clock and randomness, the
-//! log sink, reading the configuration from the environment, and finding a user's object.
+//! log sink, reading the configuration from the environment, finding a user's (or a room's)
+//! object, and pushing events to users' objects.
 
 pub mod clock;
 pub mod console;
 pub mod env;
 pub mod headers;
 pub mod http;
+pub mod push;
 pub mod random;
 pub mod stubs;

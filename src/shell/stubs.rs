@@ -1,5 +1,5 @@
-//! Finding Durable Objects: the binding's name in wrangler.toml and the object each user is
-//! served by.
+//! Finding Durable Objects: the bindings' names in wrangler.toml, the object each user is
+//! served by, and the object that keeps each room's members.
 
 use worker::{Env, ObjectNamespace, Result, Stub};
 
@@ -19,4 +19,14 @@ pub fn user_stub_in(namespace: &ObjectNamespace, user: &str) -> Result<Stub> {
 /// The stub of `user`'s object.
 pub fn user_stub(env: &Env, user: &str) -> Result<Stub> {
     user_stub_in(&env.durable_object(BINDING)?, user)
+}
+
+/// The binding of the room objects in wrangler.toml.
+pub const ROOM_BINDING: &str = "ROOM";
+
+/// The stub of `room`'s object.
+pub fn room_stub(env: &Env, room: &str) -> Result<Stub> {
+    env.durable_object(ROOM_BINDING)?
+        .id_from_name(&format!("room:{room}"))?
+        .get_stub()
 }

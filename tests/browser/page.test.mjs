@@ -1,5 +1,6 @@
 // The test page in headless Chromium against `wrangler dev`: every token placement, the transport
-// upgrade, refused tokens, a replaced session, and the page opened from disk (file://, Origin null).
+// upgrade, refused tokens, a replaced session, pushed events, and the page opened from disk
+// (file://, Origin null).
 import { test, before, after, afterEach, describe } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -9,6 +10,7 @@ import { startGateway } from "../support/gateway.mjs";
 import { signToken } from "../support/jwt.mjs";
 import { launchChromium } from "../support/browser.mjs";
 import { startFakeUpstream } from "../support/fake-upstream.mjs";
+import { PUSH_TOKEN as PUSH_API_TOKEN, emit, roomMembers } from "../support/push.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
@@ -25,7 +27,7 @@ const contexts = [];
 
 before(async () => {
   [gw, restricted, browser] = await Promise.all([
-    startGateway({ vars: { GATEWAY_DEV: "1" } }),
+    startGateway({ vars: { GATEWAY_DEV: "1", PUSH_API_TOKEN } }),
     startGateway({ vars: { GATEWAY_DEV: "1", DOMAIN_URL: "http://allowed.example" } }),
     launchChromium(),
   ]);
@@ -161,6 +163,28 @@ describe("served by the gateway in dev mode", () => {
     assert.equal(await text(page, "#status"), "connected");
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "page.png"), fullPage: true });
+  });
+
+  test("events the backend pushes show in the log, to the user and to a room of the token", async () => {
+    const page = await served();
+    const user = `page-push-${run}`;
+    const room = `page-room-${run}`;
+    await connectWith(page, { token: gw.token(user, 3600, { rooms: [room] }) });
+    await waitStatus(page, "connected");
+    assert.match(await text(page, "#tokenInfo"), new RegExp(`rooms: ${room}`));
+    const data = { job: "report", status: "done", pages: 12 };
+    assert.deepEqual(await emit(gw.url, { userId: user, event: "job-finished", data }), { delivered: 1, offline: 0 });
+    await waitEntry(page, "push: job-finished");
+    assert.deepEqual((await entries(page, "push: job-finished")).map((d) => JSON.parse(d)), [data]);
+    await roomMembers(gw.url, room, 1);
+    assert.deepEqual(await emit(gw.url, { room, event: "team-news", data: "hello team" }), { delivered: 1, offline: 0 });
+    await waitEntry(page, "push: team-news");
+    assert.deepEqual(await entries(page, "push: team-news"), ['"hello team"']);
+    // The gateway's own events are not shown as pushed ones.
+    await exchange(page, "not a push");
+    const pushed = await page.$$eval("#log .entry", (els) => els.map((e) => e.dataset.event).filter((e) => e.startsWith("push: ")));
+    assert.deepEqual(pushed, ["push: job-finished", "push: team-news"]);
+    assert.deepEqual(page.errors, []);
   });
 
   test("websocket only: connects straight over websocket", async () => {

@@ -1,5 +1,6 @@
 // ./scripts/dev's own promises: it honours PORT, generates a dev secret when JWT_SECRET is unset
-// and keeps it across restarts, prints a token that connects, starts a local Redis mirror when
+// and keeps it across restarts, prints a token that connects, generates and keeps a push token
+// when PUSH_API_TOKEN is unset and prints a curl line that pushes to the dev user, starts a local Redis mirror when
 // redis-server exists (on DEV_REDIS_PORT behind DEV_REDIS_REST_PORT), and scripts/mint-token.mjs
 // mints more tokens with that secret.
 //
@@ -44,7 +45,7 @@ after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 /** Runs ./scripts/dev in the copy until wrangler is ready; `stop()` ends its process group. */
 async function startDev(extraEnv = {}) {
   const env = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), NO_COLOR: "1", ...extraEnv };
-  for (const k of ["JWT_SECRET", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL", "REDIS_PASSWORD", "DEV_USER"]) {
+  for (const k of ["JWT_SECRET", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL", "REDIS_PASSWORD", "DEV_USER", "PUSH_API_TOKEN"]) {
     if (!(k in extraEnv)) delete env[k];
   }
   const child = spawn("bash", [join(dir, "scripts", "dev")], { cwd: dir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -71,7 +72,8 @@ async function startDev(extraEnv = {}) {
     try { await fetch(`${url}/`); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
   }
   const token = output.match(/\[dev\] Dev token \(sub=dev-user, valid 1 h\):\n(\S+)/)?.[1];
-  return { url, output: () => output, token, stop };
+  const pushLine = output.match(/\[dev\] Push an event to dev-user \(it shows in the test page's log\):\n(curl .*)/)?.[1];
+  return { url, output: () => output, token, pushLine, stop };
 }
 
 const claims = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
@@ -84,6 +86,7 @@ test("./scripts/dev: PORT, a kept dev secret, a working printed token, the local
   const dev = await startDev();
   let firstToken;
   let secret;
+  let pushToken;
   try {
     assert.match(dev.output(), /\[dev\] JWT_SECRET is unset: using the generated dev secret in \.wrangler\/dev-jwt-secret/);
     secret = readFileSync(join(dir, ".wrangler", "dev-jwt-secret"), "utf8").trim();
@@ -102,6 +105,15 @@ test("./scripts/dev: PORT, a kept dev secret, a working printed token, the local
     const s = await connect(dev.url, withToken("auth", firstToken, { transports: ["websocket"] }));
     try {
       assert.equal((await ask(s, "dev")).response, "Echo: dev");
+      // The printed curl line pushes an event to the dev user, with the generated push token.
+      assert.match(dev.output(), /\[dev\] PUSH_API_TOKEN is unset: using the generated dev push token in \.wrangler\/dev-push-token/);
+      pushToken = readFileSync(join(dir, ".wrangler", "dev-push-token"), "utf8").trim();
+      assert.match(pushToken, /^[0-9a-f]{48}$/);
+      assert.ok(dev.pushLine?.includes(pushToken), `no curl line with the push token:\n${dev.output()}`);
+      const pushed = new Promise((resolve) => s.once("dev-push", resolve));
+      const curl = await execFileAsync("bash", ["-c", dev.pushLine], { timeout: 10_000 });
+      assert.deepEqual(JSON.parse(curl.stdout), { delivered: 1, offline: 0 });
+      assert.deepEqual(await pushed, { message: "Hello from the backend" });
       // The local Redis it started mirrors the connection.
       assert.match(dev.output(), new RegExp(`\\[dev\\] Redis mirror: redis-server on 127\\.0\\.0\\.1:${ports.DEV_REDIS_PORT} behind the local REST endpoint http://127\\.0\\.0\\.1:${ports.DEV_REDIS_REST_PORT}`));
       const key = await pollUntil(() => redisAt(ports.DEV_REDIS_PORT).get("ws:user:connection:dev-user"), (v) => v === s.id, { timeoutMs: 5000, intervalMs: 100 });
@@ -132,16 +144,21 @@ test("./scripts/dev: PORT, a kept dev secret, a working printed token, the local
   const again = await startDev();
   try {
     assert.equal(readFileSync(join(dir, ".wrangler", "dev-jwt-secret"), "utf8").trim(), secret);
+    assert.equal(readFileSync(join(dir, ".wrangler", "dev-push-token"), "utf8").trim(), pushToken, "the push token is kept too");
     assert.ok(signedWith(again.token, secret));
     const s = await connect(again.url, withToken("query", firstToken, { transports: ["websocket"] }));
     try { assert.equal((await ask(s, "after a restart")).response, "Echo: after a restart"); } finally { s.close(); }
   } finally { await again.stop(); }
 });
 
-test("./scripts/dev passes JWT_SECRET through instead of generating one", { timeout: 120_000 }, async () => {
-  const dev = await startDev({ JWT_SECRET: "given-secret" });
+test("./scripts/dev passes JWT_SECRET and PUSH_API_TOKEN through instead of generating them", { timeout: 120_000 }, async () => {
+  const dev = await startDev({ JWT_SECRET: "given-secret", PUSH_API_TOKEN: "given-push-token" });
   try {
     assert.doesNotMatch(dev.output(), /using the generated dev secret/);
+    assert.doesNotMatch(dev.output(), /using the generated dev push token/);
+    assert.ok(dev.pushLine?.includes("given-push-token"), dev.output());
+    const presence = await fetch(`${dev.url}/api/v1/users/dev-user`, { headers: { Authorization: "Bearer given-push-token" } });
+    assert.deepEqual(await presence.json(), { connected: false });
     assert.ok(signedWith(dev.token, "given-secret"));
     const s = await connect(dev.url, withToken("auth", dev.token, { transports: ["websocket"] }));
     try { assert.equal((await ask(s, "given")).response, "Echo: given"); } finally { s.close(); }

@@ -148,4 +148,5 @@ mod gateway;
 mod history;
 mod ownership;
 mod prompts;
+mod push;
 mod socketio;
