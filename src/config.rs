@@ -97,6 +97,24 @@ pub struct Config {
     /// CONNECTs one user may make per minute (a bucket as deep as the rate); 0 = off.
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
+    pub recovery: RecoveryConfig,
+}
+
+/// Connection state recovery (CONTRACT.md section 3); off while `max_disconnection_ms` is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// `MAX_DISCONNECTION_MS` (0 = off): how long a lost connection may be picked up again.
+    pub max_disconnection_ms: u64,
+    /// `RECOVERY_MAX_EVENTS` (1000): events the user's outbox keeps at most.
+    pub max_events: u64,
+    /// `RECOVERY_MAX_BYTES` (1 MiB): encoded bytes the user's outbox keeps at most.
+    pub max_bytes: u64,
+}
+
+impl RecoveryConfig {
+    pub fn enabled(&self) -> bool {
+        self.max_disconnection_ms > 0
+    }
 }
 
 impl Config {
@@ -161,6 +179,11 @@ impl Config {
             handshake_limit_per_10s: num("HANDSHAKE_LIMIT_PER_10S", 100, 0, 1_000_000)?,
             connect_rate_per_minute: num("CONNECT_RATE_PER_MINUTE", 30, 0, 1_000_000)?,
             prompt: prompt(&get, &num)?,
+            recovery: RecoveryConfig {
+                max_disconnection_ms: num("MAX_DISCONNECTION_MS", 0, 0, 24 * HOUR_MS)?,
+                max_events: num("RECOVERY_MAX_EVENTS", 1000, 1, 100_000)?,
+                max_bytes: num("RECOVERY_MAX_BYTES", 1 << 20, 1024, 16 << 20)?,
+            },
         })
     }
 }

@@ -9,6 +9,9 @@ pub mod mirror;
 pub mod prompt;
 pub mod protocol;
 pub mod ratelimit;
+/// The storage schema's migration plan (pure, tested natively), beside the object that applies it.
+#[path = "object/schema.rs"]
+pub mod schema;
 pub mod session;
 pub mod sid;
 #[cfg(test)]

@@ -50,6 +50,8 @@ struct Inner {
     pending: Vec<crate::session::Action>,
     /// Running prompt tasks by request id; sending on one cancels it.
     tasks: HashMap<String, oneshot::Sender<()>>,
+    /// The SQL tables exist at the latest schema version (see `crate::schema`).
+    schema_ready: bool,
 }
 
 #[durable_object]
@@ -76,6 +78,7 @@ impl DurableObject for UserSession {
             persisted: true,
             tasks: HashMap::new(),
             pending: Vec::new(),
+            schema_ready: false,
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
             // Engine.IO pongs are answered by the runtime without waking the object.
@@ -178,11 +181,13 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
     let mut inner = inner.borrow_mut();
     let inner = &mut *inner;
     inner.persisted = stored.any;
+    inner.schema_ready = stored.schema_ready;
     let Some(hub) = inner.hub.as_mut() else {
         return;
     };
     let count = stored.sessions.len();
     hub.restore(now_ms(), stored.hub, stored.sessions, stored.forwards);
+    hub.restore_outbox(stored.outbox);
     if count > 0 {
         // Seen after hibernation: the object was evicted and rebuilt from storage.
         log(&Line::new(Level::Debug, "restored sessions from storage")

@@ -1,6 +1,6 @@
-//! The object's storage: the one place that knows the keys (`hub`, `forwards`, `s:<sid>`), how
-//! the machine's state is loaded when the object is (re)built, how its changes are written, and
-//! when the alarm is set.
+//! The object's storage: the one place that knows the keys (`hub`, `forwards`, `s:<sid>`) and
+//! the tables (`outbox`, see [`crate::schema`]), how the machine's state is loaded when the
+//! object is (re)built, how its changes are written, and when the alarm is set.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -9,6 +9,8 @@ use worker::*;
 
 use super::Inner;
 use crate::log::{Level, Line};
+use crate::schema;
+use crate::session::recovery::{Entry, OutboxChanges};
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
@@ -31,8 +33,14 @@ pub(super) struct Stored {
     pub hub: HubState,
     pub sessions: Vec<Session>,
     pub forwards: BTreeMap<String, Forward>,
+    /// The recovery outbox, oldest first.
+    pub outbox: Vec<Entry>,
+    /// The tables exist at the latest schema version.
+    pub schema_ready: bool,
 }
 
+/// An object that stored anything is brought to the latest schema when it is built; a new one
+/// (a gate, until it hands a session over) creates its tables with its first row.
 pub(super) async fn load(storage: &Storage) -> Result<Stored> {
     let hub: Option<String> = storage.get(HUB_KEY).await?;
     let forwards: Option<String> = storage.get(FORWARDS_KEY).await?;
@@ -49,8 +57,20 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
             sessions.push(s);
         }
     }
+    let any = hub.is_some() || forwards.is_some() || !sessions.is_empty();
+    let sql = storage.sql();
+    if any {
+        let from = schema::migrate(&sql)?;
+        if from != schema::latest() {
+            log(&Line::new(Level::Info, "storage schema upgraded")
+                .with("from", from)
+                .with("to", schema::latest()));
+        }
+    }
     Ok(Stored {
-        any: hub.is_some() || forwards.is_some() || !sessions.is_empty(),
+        any,
+        outbox: if any { load_outbox(&sql)? } else { Vec::new() },
+        schema_ready: any,
         hub: hub
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
@@ -61,6 +81,56 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
     })
 }
 
+fn load_outbox(sql: &SqlStorage) -> Result<Vec<Entry>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        seq: f64,
+        pid: String,
+        at: f64,
+        packet: String,
+    }
+    let rows: Vec<Row> = sql
+        .exec("SELECT seq, pid, at, packet FROM outbox ORDER BY seq", None)?
+        .to_array()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Entry {
+            seq: r.seq as u64,
+            pid: r.pid,
+            at: r.at as u64,
+            packet: r.packet,
+        })
+        .collect())
+}
+
+/// Writes the outbox's rows: additions first, then what the bounds and the collection removed.
+fn write_outbox(sql: &SqlStorage, changes: &OutboxChanges) -> Result<()> {
+    for e in &changes.added {
+        sql.exec(
+            "INSERT OR REPLACE INTO outbox (seq, pid, at, packet) VALUES (?, ?, ?, ?)",
+            vec![
+                (e.seq as i64).into(),
+                e.pid.as_str().into(),
+                (e.at as i64).into(),
+                e.packet.as_str().into(),
+            ],
+        )?;
+    }
+    if let Some(seq) = changes.deleted_through {
+        sql.exec(
+            "DELETE FROM outbox WHERE seq <= ?",
+            vec![(seq as i64).into()],
+        )?;
+    }
+    for pid in &changes.deleted_pids {
+        sql.exec(
+            "DELETE FROM outbox WHERE pid = ?",
+            vec![pid.as_str().into()],
+        )?;
+    }
+    Ok(())
+}
+
 /// What to write, collected while the state is borrowed and written after the borrow ended.
 struct Pending {
     /// Keys to set (`Some`) or delete (`None`), in order.
@@ -69,6 +139,7 @@ struct Pending {
     alarm: Option<u64>,
     /// Nothing left to host or forward.
     empty: bool,
+    outbox: OutboxChanges,
 }
 
 /// Writes what changed and moves the alarm to the next deadline.
@@ -85,6 +156,7 @@ pub(super) async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Stora
             alarm_at,
             unwritten,
             persisted,
+            schema_ready,
             ..
         } = &mut *inner;
         let hub = hub.as_mut().expect("configured");
@@ -92,13 +164,22 @@ pub(super) async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Stora
             hub.take_changes();
             return Ok(());
         }
-        take_pending(hub, *alarm_at, std::mem::take(unwritten))
+        let pending = take_pending(hub, *alarm_at, std::mem::take(unwritten));
+        if !pending.empty && !pending.outbox.is_empty() && !*schema_ready {
+            schema::migrate(&storage.sql())?;
+            *schema_ready = true;
+        }
+        pending
     };
     let result = write(storage, &pending).await;
     let mut inner = inner.borrow_mut();
     match result {
         Ok(()) => {
             inner.persisted = !pending.empty;
+            if pending.empty {
+                // Its tables went with everything else.
+                inner.schema_ready = false;
+            }
             if pending.empty {
                 inner.alarm_at = None;
             } else if let Some(d) = pending.alarm {
@@ -144,6 +225,7 @@ fn take_pending(
         writes,
         alarm,
         empty: hub.is_empty(),
+        outbox: changes.outbox,
     }
 }
 
@@ -154,6 +236,7 @@ async fn write(storage: &Storage, pending: &Pending) -> Result<()> {
         storage.delete_alarm().await?;
         return Ok(());
     }
+    write_outbox(&storage.sql(), &pending.outbox)?;
     for (k, v) in &pending.writes {
         match v {
             Some(v) => storage.put(k, v).await?,

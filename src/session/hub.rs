@@ -10,6 +10,7 @@ use super::engine::{Engine, EngineSettings, Up};
 use super::gate::{Forward, Gate, Handover};
 use super::gateway::Gateway;
 use super::prompts::{RunStats, KEEP_ALIVE_MS};
+use super::recovery::{Entry, Outbox};
 use super::socketio::{HttpAuth, Incoming, Received, SocketIo};
 use super::timers::{Deadlines, Timer};
 use super::{Action, CloseReason, HubState, Ids, Outcome, Poll, Session, Settings, Transport};
@@ -56,6 +57,7 @@ impl Hub {
                 ids,
                 evictions: Default::default(),
                 keep_alive_at: None,
+                outbox: Default::default(),
             },
             app,
         }
@@ -108,6 +110,11 @@ impl Hub {
         c.sio.take_changed();
     }
 
+    /// Restores the recovery outbox as stored (before [`Self::forget_lost_sockets`]).
+    pub fn restore_outbox(&mut self, entries: Vec<Entry>) {
+        self.core.outbox = Outbox::load(entries);
+    }
+
     /// After the object was rebuilt: sessions whose WebSocket no longer exists (the runtime
     /// restarted; hibernated sockets do survive) end now, so they hold no user slot and no
     /// Redis key until a ping would have found them out.
@@ -128,6 +135,7 @@ impl Hub {
             sessions,
             hub: std::mem::take(&mut self.core.state_changed),
             forwards: std::mem::take(&mut self.core.gate.changed),
+            outbox: self.core.outbox.take_changes(),
         }
     }
 
@@ -429,6 +437,7 @@ impl Hub {
             Incoming::Disconnect(nsp) => {
                 let c = &mut self.core;
                 c.sio.remove_socket(c.now, sid, &nsp);
+                c.collect_outbox();
                 if nsp == "/" && c.release(sid) {
                     let user = c.user_of(sid);
                     c.log(
@@ -483,7 +492,8 @@ impl Hub {
             .connect(&mut self.core, sid, &nsp, packet.data.as_ref())
         {
             Connect::Accept { user } => {
-                let socket_id = self.core.accept_socket(sid, &nsp, user.as_deref());
+                let (c, auth) = (&mut self.core, packet.data.as_ref());
+                let socket_id = c.accept_socket(sid, &nsp, user.as_deref(), auth);
                 self.app
                     .connected(&mut self.core, sid, &nsp, &socket_id, packet.data);
             }

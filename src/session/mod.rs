@@ -21,6 +21,7 @@ mod hub;
 pub mod ownership;
 pub mod prompts;
 pub mod reason;
+pub mod recovery;
 pub mod socketio;
 pub mod timers;
 
@@ -39,7 +40,7 @@ pub use reason::CloseReason;
 pub use socketio::{HttpAuth, NsSocket, SioSession};
 
 use crate::auth::JwtSettings;
-use crate::config::{Config, Mirror, PromptConfig};
+use crate::config::{Config, Mirror, PromptConfig, RecoveryConfig};
 use crate::log::Line;
 use crate::mirror;
 use crate::prompt::Job;
@@ -64,6 +65,7 @@ pub struct Settings {
     pub max_sessions: u64,
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
+    pub recovery: RecoveryConfig,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             max_sessions: c.max_sessions_per_user,
             connect_rate_per_minute: c.connect_rate_per_minute,
             prompt: c.prompt.clone(),
+            recovery: c.recovery,
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct HubState {
     /// CONNECTs of this user (`CONNECT_RATE_PER_MINUTE`).
     #[serde(default)]
     pub connects: TokenBucket,
+    /// The user's last connection, lost in a way connection state recovery may pick up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<super::recovery::Dropped>,
 }
 
 impl Core {

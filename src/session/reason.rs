@@ -39,6 +39,9 @@ pub enum CloseReason {
     QueueOverflow,
     /// A polling payload with more packets than one batch may carry.
     TooManyPackets,
+    /// Connection state recovery picked the connection up on a newer transport; the old one
+    /// (half dead) closes without a word to the client.
+    Resumed,
 }
 
 /// How the transport is ended.
@@ -67,7 +70,8 @@ impl CloseReason {
             | OverlappingGet
             | OverlappingPost
             | QueueOverflow
-            | TooManyPackets => Ending::Immediate(Some((CLOSE_NORMAL, ""))),
+            | TooManyPackets
+            | Resumed => Ending::Immediate(Some((CLOSE_NORMAL, ""))),
         }
     }
 
@@ -97,6 +101,7 @@ impl fmt::Display for CloseReason {
             TooManySessions => f.write_str("too many sessions for this user"),
             QueueOverflow => f.write_str("outgoing queue over its cap"),
             TooManyPackets => f.write_str("too many packets in one payload"),
+            Resumed => f.write_str("recovered on a newer transport"),
         }
     }
 }
@@ -122,6 +127,7 @@ mod tests {
         for r in [
             CloseReason::ClientClose,
             CloseReason::Replaced,
+            CloseReason::Resumed,
             CloseReason::ParseError("x".into()),
         ] {
             assert!(!r.recoverable(), "{r}");

@@ -38,6 +38,11 @@ fn settings() -> Settings {
         max_sessions: 8,
         connect_rate_per_minute: 0,
         prompt: prompt_config(),
+        recovery: crate::config::RecoveryConfig {
+            max_disconnection_ms: 0,
+            max_events: 1000,
+            max_bytes: 1 << 20,
+        },
     }
 }
 
@@ -144,4 +149,5 @@ mod gate;
 mod gateway;
 mod ownership;
 mod prompts;
+mod recovery;
 mod socketio;

@@ -1,0 +1,125 @@
+//! The object's SQL schema: an ordered list of versioned migrations and the version storage
+//! records (table `schema_version`). Version 0 is the layout before any table: the KV keys
+//! `hub`, `forwards` and `s:<sid>` only, which every version keeps as they are, so an object
+//! written by it upgrades in place. To change the schema, append a migration with the next
+//! version (statements that may run again harmlessly: `IF NOT EXISTS`); never edit one that
+//! shipped. The plan is pure (tested natively); [`migrate`] applies it to an object's storage.
+
+/// One step of the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: u32,
+    /// What the step adds, for logs and readers.
+    pub what: &'static str,
+    pub sql: &'static [&'static str],
+}
+
+/// Every migration, in order of version (1, 2, ...).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    what: "the connection state recovery outbox",
+    sql: &[
+        "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, pid TEXT NOT NULL, \
+         at INTEGER NOT NULL, packet TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS outbox_pid ON outbox (pid)",
+    ],
+}];
+
+/// Where the version is recorded (one row).
+pub const VERSION_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+
+/// The version the code expects.
+pub fn latest() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The migrations an object at version `stored` still needs, in order.
+pub fn pending(stored: u32) -> &'static [Migration] {
+    let first = MIGRATIONS
+        .iter()
+        .position(|m| m.version > stored)
+        .unwrap_or(MIGRATIONS.len());
+    &MIGRATIONS[first..]
+}
+
+/// Brings the object's tables to [`latest`]; returns the version it found.
+#[cfg(target_arch = "wasm32")]
+pub fn migrate(sql: &worker::SqlStorage) -> worker::Result<u32> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        version: f64,
+    }
+    sql.exec(VERSION_TABLE, None)?;
+    let rows: Vec<Row> = sql
+        .exec("SELECT version FROM schema_version", None)?
+        .to_array()?;
+    let stored = rows.iter().map(|r| r.version as u32).max().unwrap_or(0);
+    for m in pending(stored) {
+        for q in m.sql {
+            sql.exec(q, None)?;
+        }
+    }
+    if stored != latest() {
+        sql.exec("DELETE FROM schema_version", None)?;
+        sql.exec(
+            "INSERT INTO schema_version (version) VALUES (?)",
+            vec![i64::from(latest()).into()],
+        )?;
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_count_up_from_one_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.what);
+            assert!(!m.sql.is_empty());
+        }
+        assert_eq!(latest(), MIGRATIONS.len() as u32);
+    }
+
+    #[test]
+    fn the_previous_layout_gets_every_step_and_the_latest_none() {
+        assert_eq!(pending(0), MIGRATIONS, "version 0: the KV keys only");
+        assert!(pending(latest()).is_empty());
+        assert!(
+            pending(latest() + 1).is_empty(),
+            "a newer object is left alone"
+        );
+        for v in 0..latest() {
+            assert_eq!(pending(v).first().map(|m| m.version), Some(v + 1));
+        }
+    }
+
+    #[test]
+    fn every_statement_may_run_again() {
+        for m in MIGRATIONS {
+            for q in m.sql {
+                assert!(q.contains("IF NOT EXISTS"), "{q}");
+            }
+        }
+        assert!(VERSION_TABLE.contains("IF NOT EXISTS"));
+    }
+
+    #[test]
+    fn the_outbox_table_holds_what_an_entry_holds() {
+        let outbox = MIGRATIONS
+            .iter()
+            .flat_map(|m| m.sql)
+            .find(|q| q.contains("TABLE IF NOT EXISTS outbox"));
+        let q = outbox.expect("a migration creates the outbox");
+        for col in [
+            "seq INTEGER PRIMARY KEY",
+            "pid TEXT",
+            "at INTEGER",
+            "packet TEXT",
+        ] {
+            assert!(q.contains(col), "{col}");
+        }
+    }
+}
