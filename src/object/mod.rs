@@ -186,12 +186,14 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
         return;
     };
     let count = stored.sessions.len();
+    let kept = stored.outbox.len();
     hub.restore(now_ms(), stored.hub, stored.sessions, stored.forwards);
     hub.restore_outbox(stored.outbox);
-    if count > 0 {
+    if count > 0 || kept > 0 {
         // Seen after hibernation: the object was evicted and rebuilt from storage.
         log(&Line::new(Level::Debug, "restored sessions from storage")
             .with("sessions", count)
+            .with("outbox", kept)
             .with_opt("userId", hub.owner()));
     }
     let lost = hub.forget_lost_sockets(now_ms(), |sid| live.contains(sid));

@@ -76,9 +76,15 @@ impl CloseReason {
     }
 
     /// Whether the client may pick the session up again (connection state recovery): only
-    /// endings the client did not choose and the server did not decide.
+    /// endings the client did not choose and the server did not decide. An Engine.IO close
+    /// packet counts as a lost transport, as in Node's engine.io ("transport close"): the
+    /// client's engine sends one when its polling transport fails, while a client that ends
+    /// the session on purpose disconnects its namespace (`41`) first, which is not recoverable.
     pub fn recoverable(&self) -> bool {
-        matches!(self, CloseReason::TransportClose | CloseReason::PingTimeout)
+        matches!(
+            self,
+            CloseReason::TransportClose | CloseReason::PingTimeout | CloseReason::ClientClose
+        )
     }
 }
 
@@ -124,8 +130,8 @@ mod tests {
         );
         assert!(CloseReason::TransportClose.recoverable());
         assert!(CloseReason::PingTimeout.recoverable());
+        assert!(CloseReason::ClientClose.recoverable());
         for r in [
-            CloseReason::ClientClose,
             CloseReason::Replaced,
             CloseReason::Resumed,
             CloseReason::ParseError("x".into()),
