@@ -328,6 +328,22 @@ mod tests {
     }
 
     #[test]
+    fn recovery_is_off_by_default_and_bounded() {
+        let r = cfg(&[]).unwrap().recovery;
+        assert!(!r.enabled());
+        assert_eq!((r.max_events, r.max_bytes), (1000, 1 << 20));
+        let r = cfg(&[("MAX_DISCONNECTION_MS", "120000")]).unwrap().recovery;
+        assert!(r.enabled());
+        for (var, bad) in [
+            ("MAX_DISCONNECTION_MS", "-1"),
+            ("RECOVERY_MAX_EVENTS", "0"),
+            ("RECOVERY_MAX_BYTES", "100"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
+        }
+    }
+
+    #[test]
     fn prompt_defaults_follow_the_contract() {
         let p = cfg(&[]).unwrap().prompt;
         assert_eq!(
