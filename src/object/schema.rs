@@ -46,15 +46,17 @@ pub fn pending(stored: u32) -> &'static [Migration] {
 /// Brings the object's tables to [`latest`]; returns the version it found.
 #[cfg(target_arch = "wasm32")]
 pub fn migrate(sql: &worker::SqlStorage) -> worker::Result<u32> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        version: f64,
-    }
+    use worker::SqlStorageValue::{Float, Integer};
     sql.exec(VERSION_TABLE, None)?;
-    let rows: Vec<Row> = sql
-        .exec("SELECT version FROM schema_version", None)?
-        .to_array()?;
-    let stored = rows.iter().map(|r| r.version as u32).max().unwrap_or(0);
+    let mut stored = 0;
+    for row in sql.exec("SELECT version FROM schema_version", None)?.raw() {
+        let v = match row?.first() {
+            Some(Integer(v)) => *v as u32,
+            Some(Float(v)) => *v as u32,
+            _ => 0,
+        };
+        stored = stored.max(v);
+    }
     for m in pending(stored) {
         for q in m.sql {
             sql.exec(q, None)?;
