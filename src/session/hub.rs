@@ -10,7 +10,6 @@ use super::engine::{Engine, EngineSettings, Up};
 use super::gate::{Forward, Gate, Handover};
 use super::gateway::Gateway;
 use super::prompts::{RunStats, KEEP_ALIVE_MS};
-use super::recovery::{Entry, Outbox};
 use super::socketio::{HttpAuth, Incoming, Received, SocketIo};
 use super::timers::{Deadlines, Timer};
 use super::{Action, CloseReason, HubState, Ids, Outcome, Poll, Session, Settings, Transport};
@@ -25,7 +24,7 @@ use crate::protocol::socketio as sio;
 pub const MAX_REFUSED_CONNECTS: u32 = 3;
 
 pub struct Hub {
-    core: Core,
+    pub(super) core: Core,
     app: Box<dyn Application>,
 }
 
@@ -108,11 +107,6 @@ impl Hub {
         c.gate.forwards = forwards;
         c.engine.take_changed();
         c.sio.take_changed();
-    }
-
-    /// Restores the recovery outbox as stored (before [`Self::forget_lost_sockets`]).
-    pub fn restore_outbox(&mut self, entries: Vec<Entry>) {
-        self.core.outbox = Outbox::load(entries);
     }
 
     /// After the object was rebuilt: sessions whose WebSocket no longer exists (the runtime

@@ -221,6 +221,13 @@ pub struct Recovered {
     pub replay: Vec<String>,
 }
 
+impl super::Hub {
+    /// Restores the outbox as stored (before [`super::Hub::forget_lost_sockets`]).
+    pub fn restore_outbox(&mut self, entries: Vec<Entry>) {
+        self.core.outbox = Outbox::load(entries);
+    }
+}
+
 impl Core {
     /// Recovery is on (never in conformance mode, whose wire stays the reference's).
     pub fn recovery_on(&self) -> bool {
