@@ -117,6 +117,26 @@ impl Core {
         }
     }
 
+    /// An event for the user rather than for one transport: sent to `target` when there is
+    /// one, else kept for the lost connection that may still come back. True when sent.
+    pub fn emit_or_keep(&mut self, target: Option<String>, event: &str, args: Vec<Value>) -> bool {
+        if let Some(t) = target {
+            self.emit(&t, "/", event, args);
+            return true;
+        }
+        if let Some(pid) = self.dropped_in_window().map(|d| d.pid.clone()) {
+            self.record(&pid, sio::Packet::event("/", event, args));
+        }
+        false
+    }
+
+    /// An event for the user's current connection (kept for recovery like any other event,
+    /// also while the user's transport is down). True when it was sent.
+    pub fn emit_to_user(&mut self, event: &str, args: Vec<Value>) -> bool {
+        let target = self.current().map(|c| c.sid.clone());
+        self.emit_or_keep(target, event, args)
+    }
+
     /// The `error` event: `{ message, code }` and one extra field when given.
     pub fn emit_error(
         &mut self,

@@ -263,32 +263,12 @@ impl Core {
     }
 
     /// The lost connection, while it may still be picked up.
-    fn dropped_in_window(&self) -> Option<&Dropped> {
+    pub(super) fn dropped_in_window(&self) -> Option<&Dropped> {
         let window = self.settings.recovery.max_disconnection_ms;
         self.state
             .dropped
             .as_ref()
             .filter(|d| self.recovery_on() && self.now <= d.ended_at.saturating_add(window))
-    }
-
-    /// An event for the user rather than for one transport: sent to `target` when there is
-    /// one, else kept for the lost connection that may still come back. True when sent.
-    pub fn emit_or_keep(&mut self, target: Option<String>, event: &str, args: Vec<Value>) -> bool {
-        if let Some(t) = target {
-            self.emit(&t, "/", event, args);
-            return true;
-        }
-        if let Some(pid) = self.dropped_in_window().map(|d| d.pid.clone()) {
-            self.record(&pid, sio::Packet::event("/", event, args));
-        }
-        false
-    }
-
-    /// An event for the user's current connection (kept for recovery like any other event,
-    /// also while the user's transport is down). True when it was sent.
-    pub fn emit_to_user(&mut self, event: &str, args: Vec<Value>) -> bool {
-        let target = self.current().map(|c| c.sid.clone());
-        self.emit_or_keep(target, event, args)
     }
 
     /// Where a CONNECT with this payload picks up, if anywhere.

@@ -149,6 +149,32 @@ describe("a transport lost in the middle of a streamed prompt", () => {
   }
 });
 
+test("a half-dead transport: the CONNECT carrying the current pid recovers it and closes the old one quietly", { timeout: 60_000 }, async () => {
+  const user = uid("half-dead");
+  const { socket, log } = open(proxy, gw.token(user));
+  const errors = [];
+  socket.on("error", (e) => errors.push(e));
+  try {
+    await connected(socket);
+    const firstId = socket.id;
+    const id = rid();
+    socket.emit("send-prompt", { prompt: "!delay:100 !chunks:20 story", requestId: id, stream: true });
+    await until(() => log.chunks.length >= 3, "first chunks");
+    const back = next(socket, "connect", 20_000);
+    assert.ok(proxy.halfCut() > 0, "the client's side was cut");
+    await back;
+    assert.equal(socket.recovered, true);
+    assert.equal(socket.id, firstId);
+    await until(() => log.ends.length >= 1, "the terminal event");
+    await sleep(300);
+    assertWhole(log, id);
+    const lines = gw.jsonLogs().filter((l) => l.userId === user);
+    assert.ok(lines.some((l) => l.msg === "connection recovered" && l.halfDead === true), "recovered from the current connection");
+    assert.ok(!lines.some((l) => l.msg === "replaced by a newer connection"), "not replaced");
+    assert.deepEqual(errors.filter((e) => !e.requestId), [], "no SESSION_REPLACED");
+  } finally { socket.close(); }
+});
+
 describe("what does not recover", () => {
   test("past MAX_DISCONNECTION_MS: a fresh session", { timeout: 30_000 }, async () => {
     const user = uid("late");

@@ -451,3 +451,34 @@ fn conformance_mode_never_speaks_recovery() {
         "{p:?}"
     );
 }
+
+#[test]
+fn events_for_the_user_are_kept_while_the_transport_is_down() {
+    // The path pushed events take: `Core::emit_to_user`.
+    let mut h = hub_for(Some("alice"), on());
+    let (pid, socket_id, offset, _) = streaming(&mut h);
+    assert!(h.core.emit_to_user("news", vec![json!({ "n": 1 })]));
+    let sent = std::mem::take(&mut h.core.fx);
+    let next = (offset.parse::<u64>().unwrap() + 1).to_string();
+    assert_eq!(
+        events(&sent, "s1")[0][2],
+        json!(next),
+        "an offset like any event"
+    );
+    h.ws_closed(T0 + 3, "s1");
+    assert!(
+        !h.core.emit_to_user("news", vec![json!({ "n": 2 })]),
+        "not delivered"
+    );
+    let a = connect(&mut h, "s2", T0 + 4, resume(&pid, &offset));
+    assert_eq!(ack(&a, "s2")["sid"], socket_id);
+    let news: Vec<_> = events(&a, "s2")
+        .into_iter()
+        .filter(|e| e[0] == "news")
+        .collect();
+    assert_eq!(news.len(), 2, "both, in order: {news:?}");
+    assert_eq!(
+        (news[0][1]["n"].clone(), news[1][1]["n"].clone()),
+        (json!(1), json!(2))
+    );
+}
