@@ -182,6 +182,7 @@ describe("what does not recover", () => {
     try {
       await connected(socket);
       const firstId = socket.id;
+      await until(() => log.sessions.length >= 1, "the session event"); // so the client holds an offset
       shortProxy.cut();
       await until(() => !socket.connected, "the disconnect");
       await sleep(2500);
@@ -275,9 +276,11 @@ describe("what does not recover", () => {
   test("an expired token on the recovering CONNECT: TOKEN_EXPIRED", { timeout: 30_000 }, async () => {
     const user = uid("expired");
     let token = gw.token(user);
-    const { socket } = open(proxy, undefined, { placement: "auth", reconnection: false, auth: (cb) => cb({ token }) });
+    const { socket, log } = open(proxy, undefined, { placement: "auth", reconnection: false, auth: (cb) => cb({ token }) });
     try {
       await connected(socket);
+      await until(() => log.sessions.length >= 1, "the session event");
+      assert.equal(typeof socket._lastOffset, "string", "the client holds an offset");
       proxy.cut();
       await until(() => !socket.connected, "the disconnect");
       token = gw.token(user, -120);
@@ -359,7 +362,11 @@ describe("recovery from storage", () => {
       assert.equal(log.ends.find((e) => e.requestId === running)?.code, "PROMPT_INTERRUPTED", "the running prompt was in the stored state");
       const dup = await socket.timeout(5000).emitWithAck("send-prompt", { prompt: "again", requestId: done });
       assert.equal(dup.status, "duplicate", "the remembered request ids were kept");
-      assert.ok(gw.jsonLogs().some((l) => l.msg === "storage schema upgraded" && l.from === 0 && l.to >= 1));
+      const upgraded = () => gw.jsonLogs().some((l) => l.msg === "storage schema upgraded" && l.from === 0 && l.to >= 1);
+      await until(upgraded, "the upgrade's log line", 5000).catch((e) => {
+        console.log(gw.logs().split("\n").filter((l) => /schema|storage/.test(l)).slice(-20).join("\n"));
+        throw e;
+      });
       // The upgraded object keeps events for recovery again.
       const id = socket.id;
       const back = next(socket, "connect", 20_000);
