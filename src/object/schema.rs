@@ -46,28 +46,21 @@ pub fn pending(stored: u32) -> &'static [Migration] {
 /// Brings the object's tables to [`latest`]; returns the version it found.
 #[cfg(target_arch = "wasm32")]
 pub fn migrate(sql: &worker::SqlStorage) -> worker::Result<u32> {
-    use worker::SqlStorageValue::{Float, Integer};
-    sql.exec(VERSION_TABLE, None)?;
+    sql.exec_raw(VERSION_TABLE, None)?;
     let mut stored = 0;
-    for row in sql.exec("SELECT version FROM schema_version", None)?.raw() {
-        let v = match row?.first() {
-            Some(Integer(v)) => *v as u32,
-            Some(Float(v)) => *v as u32,
-            _ => 0,
-        };
-        stored = stored.max(v);
+    for row in sql.exec_raw("SELECT version FROM schema_version", None)? {
+        let v = js_sys::Reflect::get(&row?, &"version".into()).ok();
+        stored = stored.max(v.and_then(|v| v.as_f64()).unwrap_or(0.0) as u32);
     }
     for m in pending(stored) {
         for q in m.sql {
-            sql.exec(q, None)?;
+            sql.exec_raw(q, None)?;
         }
     }
     if stored != latest() {
-        sql.exec("DELETE FROM schema_version", None)?;
-        sql.exec(
-            "INSERT INTO schema_version (version) VALUES (?)",
-            vec![i64::from(latest()).into()],
-        )?;
+        sql.exec_raw("DELETE FROM schema_version", None)?;
+        let version = vec![f64::from(latest()).into()];
+        sql.exec_raw("INSERT INTO schema_version (version) VALUES (?)", version)?;
     }
     Ok(stored)
 }

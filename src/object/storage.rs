@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use worker::SqlStorageValue::{Integer as Int, String as Text};
+use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::Inner;
@@ -83,16 +83,23 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
 }
 
 fn load_outbox(sql: &SqlStorage) -> Result<Vec<Entry>> {
-    let cursor = sql.exec("SELECT seq, pid, at, packet FROM outbox ORDER BY seq", None)?;
+    let query = "SELECT seq, pid, at, packet FROM outbox ORDER BY seq";
     let mut entries = Vec::new();
-    // Raw rows: no deserializer is generated for them, which keeps the wasm module smaller.
-    for row in cursor.raw() {
-        if let [Int(seq), Text(pid), Int(at), Text(packet)] = row?.as_slice() {
+    // Rows read as plain JS objects: no deserializer or value enum is compiled in for them,
+    // which keeps the wasm module smaller.
+    for row in sql.exec_raw(query, None)? {
+        let row = row?;
+        let field = |k: &str| js_sys::Reflect::get(&row, &JsValue::from_str(k)).ok();
+        let num = |k: &str| field(k).and_then(|v| v.as_f64());
+        let text = |k: &str| field(k).and_then(|v| v.as_string());
+        if let (Some(seq), Some(pid), Some(at), Some(packet)) =
+            (num("seq"), text("pid"), num("at"), text("packet"))
+        {
             entries.push(Entry {
-                seq: *seq as u64,
-                pid: pid.clone(),
-                at: *at as u64,
-                packet: packet.clone(),
+                seq: seq as u64,
+                pid,
+                at: at as u64,
+                packet,
             });
         }
     }
@@ -101,28 +108,25 @@ fn load_outbox(sql: &SqlStorage) -> Result<Vec<Entry>> {
 
 /// Writes the outbox's rows: additions first, then what the bounds and the collection removed.
 fn write_outbox(sql: &SqlStorage, changes: &OutboxChanges) -> Result<()> {
+    let num = |n: u64| JsValue::from_f64(n as f64);
     for e in &changes.added {
-        sql.exec(
+        let row = vec![
+            num(e.seq),
+            JsValue::from_str(&e.pid),
+            num(e.at),
+            JsValue::from_str(&e.packet),
+        ];
+        sql.exec_raw(
             "INSERT OR REPLACE INTO outbox (seq, pid, at, packet) VALUES (?, ?, ?, ?)",
-            vec![
-                (e.seq as i64).into(),
-                e.pid.as_str().into(),
-                (e.at as i64).into(),
-                e.packet.as_str().into(),
-            ],
+            row,
         )?;
     }
     if let Some(seq) = changes.deleted_through {
-        sql.exec(
-            "DELETE FROM outbox WHERE seq <= ?",
-            vec![(seq as i64).into()],
-        )?;
+        sql.exec_raw("DELETE FROM outbox WHERE seq <= ?", vec![num(seq)])?;
     }
     for pid in &changes.deleted_pids {
-        sql.exec(
-            "DELETE FROM outbox WHERE pid = ?",
-            vec![pid.as_str().into()],
-        )?;
+        let pid = vec![JsValue::from_str(pid)];
+        sql.exec_raw("DELETE FROM outbox WHERE pid = ?", pid)?;
     }
     Ok(())
 }
