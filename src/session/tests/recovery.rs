@@ -482,3 +482,20 @@ fn events_for_the_user_are_kept_while_the_transport_is_down() {
         (json!(1), json!(2))
     );
 }
+
+#[test]
+fn records_of_the_previous_version_still_load() {
+    // As the previous version stored them: no `dropped` in the state, no `pid` on a socket.
+    let state: HubState = serde_json::from_str(
+        r#"{"owner":"alice","current":{"sid":"s1","socket_id":"x"},"mirror":null}"#,
+    )
+    .unwrap();
+    assert!(state.dropped.is_none());
+    let socket: NsSocket = serde_json::from_str(r#"{"nsp":"/","id":"x"}"#).unwrap();
+    assert_eq!(socket.pid, None);
+    // And a record without recovery stays as it was: no new field is written.
+    assert!(!serde_json::to_string(&socket).unwrap().contains("pid"));
+    let mut h = hub_for(Some("alice"), settings());
+    connect(&mut h, "s1", T0, json!({}));
+    assert!(!h.state_record().contains("dropped"));
+}
