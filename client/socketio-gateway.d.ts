@@ -113,15 +113,36 @@ export interface GatewayError {
 /** Sent right after every CONNECT when connection state recovery is on. */
 export interface SessionInfo {
   userId: string;
+  /** Equals `socket.id`; after a recovery, the id the lost connection had. */
   socketId: string;
+  /** The CONNECT picked a lost connection up again (equals `socket.recovered`). */
   recovered: boolean;
 }
 
+/**
+ * With connection state recovery on (`MAX_DISCONNECTION_MS`), the last argument of every
+ * server-to-client event: socket.io-client keeps the last one and sends it back, with the
+ * session's `pid`, when it reconnects. Handlers may ignore it.
+ */
+export type RecoveryOffset = string;
+
+/** The CONNECT answer while recovery is on (`sid` is `socket.id`). */
+export interface RecoverableConnect {
+  sid: string;
+  pid: string;
+}
+
+/** What socket.io-client adds to the auth payload by itself when it reconnects. */
+export interface RecoveryClaim {
+  pid: string;
+  offset?: RecoveryOffset;
+}
+
 export interface ServerToClientEvents {
-  "prompt-chunk": (chunk: PromptChunk) => void;
-  "prompt-response": (response: PromptResponse) => void;
-  error: (error: GatewayError) => void;
-  session: (session: SessionInfo) => void;
+  "prompt-chunk": (chunk: PromptChunk, offset?: RecoveryOffset) => void;
+  "prompt-response": (response: PromptResponse, offset?: RecoveryOffset) => void;
+  error: (error: GatewayError, offset?: RecoveryOffset) => void;
+  session: (session: SessionInfo, offset?: RecoveryOffset) => void;
 }
 
 export interface ClientToServerEvents {

@@ -114,6 +114,24 @@ pub struct Config {
     pub history: HistoryConfig,
     /// `PUSH_API_TOKEN`: the bearer of the push API (`/api/v1/*`); unset, those paths are 404.
     pub push_token: Option<String>,
+    pub recovery: RecoveryConfig,
+}
+
+/// Connection state recovery (CONTRACT.md section 3); off while `max_disconnection_ms` is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// `MAX_DISCONNECTION_MS` (0 = off): how long a lost connection may be picked up again.
+    pub max_disconnection_ms: u64,
+    /// `RECOVERY_MAX_EVENTS` (1000): events the user's outbox keeps at most.
+    pub max_events: u64,
+    /// `RECOVERY_MAX_BYTES` (1 MiB): encoded bytes the user's outbox keeps at most.
+    pub max_bytes: u64,
+}
+
+impl RecoveryConfig {
+    pub fn enabled(&self) -> bool {
+        self.max_disconnection_ms > 0
+    }
 }
 
 impl Config {
@@ -185,6 +203,11 @@ impl Config {
                 max_response_chars: num("HISTORY_MAX_RESPONSE_CHARS", 32_768, 1, 262_144)?,
             },
             push_token: get("PUSH_API_TOKEN"),
+            recovery: RecoveryConfig {
+                max_disconnection_ms: num("MAX_DISCONNECTION_MS", 0, 0, 24 * HOUR_MS)?,
+                max_events: num("RECOVERY_MAX_EVENTS", 1000, 1, 100_000)?,
+                max_bytes: num("RECOVERY_MAX_BYTES", 1 << 20, 1024, 16 << 20)?,
+            },
         })
     }
 }
@@ -326,6 +349,22 @@ mod tests {
         assert_eq!(e.var, "MAX_PAYLOAD_BYTES");
         let e = cfg(&[("SOCKETIO_CONFORMANCE", "yes")]).unwrap_err();
         assert_eq!(e.var, "SOCKETIO_CONFORMANCE");
+    }
+
+    #[test]
+    fn recovery_is_off_by_default_and_bounded() {
+        let r = cfg(&[]).unwrap().recovery;
+        assert!(!r.enabled());
+        assert_eq!((r.max_events, r.max_bytes), (1000, 1 << 20));
+        let r = cfg(&[("MAX_DISCONNECTION_MS", "120000")]).unwrap().recovery;
+        assert!(r.enabled());
+        for (var, bad) in [
+            ("MAX_DISCONNECTION_MS", "-1"),
+            ("RECOVERY_MAX_EVENTS", "0"),
+            ("RECOVERY_MAX_BYTES", "100"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
+        }
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub mod protocol;
 pub mod push;
 pub mod ratelimit;
 pub mod relay_budget;
+/// The storage schema's migration plan (pure, tested natively), beside the object that applies it.
+#[path = "object/schema.rs"]
+pub mod schema;
 pub mod session;
 pub mod sid;
 #[cfg(test)]

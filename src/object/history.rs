@@ -17,26 +17,9 @@ use crate::session::Action;
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
 
-/// The history table. `AUTOINCREMENT`: a `seq` is never reused, even after `clear-history`,
-/// so a cursor never points into newer rows. `HISTORY_MAX_ITEMS` lives in `history_bound`
-/// (written by [`open`] when it changed) and a trigger drops the rows beyond it within each
-/// insert ([`history::count_cutoff`]), so recording a prompt is one statement.
-pub const HISTORY_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    response TEXT,
-    status TEXT NOT NULL,
-    code TEXT,
-    created_at INTEGER NOT NULL,
-    completed_at INTEGER,
-    truncated INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS history_by_request ON history (request_id);
-CREATE TABLE IF NOT EXISTS history_bound (max_items INTEGER NOT NULL);
-CREATE TRIGGER IF NOT EXISTS history_keep_newest AFTER INSERT ON history BEGIN
-    DELETE FROM history WHERE seq <= NEW.seq - (SELECT max_items FROM history_bound);
-END;";
+/// The history table and its bound: [`crate::schema::HISTORY_TABLES`] (migration 2), run again
+/// by [`open`] because a new object creates its tables only when it first uses them.
+use crate::schema::HISTORY_TABLES as HISTORY_SCHEMA;
 
 const COLUMNS: &str =
     "seq, request_id, prompt, response, status, code, created_at, completed_at, truncated";

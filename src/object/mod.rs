@@ -57,6 +57,8 @@ struct Inner {
     tasks: HashMap<String, oneshot::Sender<()>>,
     /// The history table was opened by this instance of the object.
     history_open: bool,
+    /// The SQL tables exist at the latest schema version (see `crate::schema`).
+    schema_ready: bool,
 }
 
 #[durable_object]
@@ -84,6 +86,7 @@ impl DurableObject for UserSession {
             tasks: HashMap::new(),
             pending: Vec::new(),
             history_open: false,
+            schema_ready: false,
         }));
         if let Ok(pair) = WebSocketRequestResponsePair::new("3", "6") {
             // Engine.IO pongs are answered by the runtime without waking the object.
@@ -190,15 +193,19 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
     let mut inner = inner.borrow_mut();
     let inner = &mut *inner;
     inner.persisted = stored.any;
+    inner.schema_ready = stored.schema_ready;
     let Some(hub) = inner.hub.as_mut() else {
         return;
     };
     let count = stored.sessions.len();
+    let kept = stored.outbox.len();
     hub.restore(now_ms(), stored.hub, stored.sessions, stored.forwards);
-    if count > 0 {
+    hub.restore_outbox(stored.outbox);
+    if count > 0 || kept > 0 {
         // Seen after hibernation: the object was evicted and rebuilt from storage.
         log(&Line::new(Level::Debug, "restored sessions from storage")
             .with("sessions", count)
+            .with("outbox", kept)
             .with_opt("userId", hub.owner()));
     }
     let lost = hub.forget_lost_sockets(now_ms(), |sid| live.contains(sid));

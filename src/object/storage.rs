@@ -1,14 +1,17 @@
-//! The object's storage: the one place that knows the keys (`hub`, `forwards`, `s:<sid>`), how
-//! the machine's state is loaded when the object is (re)built, how its changes are written, and
-//! when the alarm is set.
+//! The object's storage: the one place that knows the keys (`hub`, `forwards`, `s:<sid>`) and
+//! the tables (`outbox`, see [`crate::schema`]), how the machine's state is loaded when the
+//! object is (re)built, how its changes are written, and when the alarm is set.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::Inner;
 use crate::log::{Level, Line};
+use crate::schema;
+use crate::session::recovery::{Entry, OutboxChanges};
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
@@ -31,8 +34,14 @@ pub(super) struct Stored {
     pub hub: HubState,
     pub sessions: Vec<Session>,
     pub forwards: BTreeMap<String, Forward>,
+    /// The recovery outbox, oldest first.
+    pub outbox: Vec<Entry>,
+    /// The tables exist at the latest schema version.
+    pub schema_ready: bool,
 }
 
+/// An object that stored anything is brought to the latest schema when it is built; a new one
+/// (a gate, until it hands a session over) creates its tables with its first row.
 pub(super) async fn load(storage: &Storage) -> Result<Stored> {
     let hub: Option<String> = storage.get(HUB_KEY).await?;
     let forwards: Option<String> = storage.get(FORWARDS_KEY).await?;
@@ -49,8 +58,20 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
             sessions.push(s);
         }
     }
+    let any = hub.is_some() || forwards.is_some() || !sessions.is_empty();
+    let sql = storage.sql();
+    if any {
+        let from = schema::migrate(&sql)?;
+        if from != schema::latest() {
+            log(&Line::new(Level::Info, "storage schema upgraded")
+                .with("from", from)
+                .with("to", schema::latest()));
+        }
+    }
     Ok(Stored {
-        any: hub.is_some() || forwards.is_some() || !sessions.is_empty(),
+        any,
+        outbox: if any { load_outbox(&sql)? } else { Vec::new() },
+        schema_ready: any,
         hub: hub
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
@@ -61,6 +82,55 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
     })
 }
 
+fn load_outbox(sql: &SqlStorage) -> Result<Vec<Entry>> {
+    let query = "SELECT seq, pid, at, packet FROM outbox ORDER BY seq";
+    let mut entries = Vec::new();
+    // Rows read as plain JS objects: no deserializer or value enum is compiled in for them,
+    // which keeps the wasm module smaller.
+    for row in sql.exec_raw(query, None)? {
+        let row = row?;
+        let field = |k: &str| js_sys::Reflect::get(&row, &JsValue::from_str(k)).ok();
+        let num = |k: &str| field(k).and_then(|v| v.as_f64());
+        let text = |k: &str| field(k).and_then(|v| v.as_string());
+        if let (Some(seq), Some(pid), Some(at), Some(packet)) =
+            (num("seq"), text("pid"), num("at"), text("packet"))
+        {
+            entries.push(Entry {
+                seq: seq as u64,
+                pid,
+                at: at as u64,
+                packet,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// Writes the outbox's rows: additions first, then what the bounds and the collection removed.
+fn write_outbox(sql: &SqlStorage, changes: &OutboxChanges) -> Result<()> {
+    let num = |n: u64| JsValue::from_f64(n as f64);
+    for e in &changes.added {
+        let row = vec![
+            num(e.seq),
+            JsValue::from_str(&e.pid),
+            num(e.at),
+            JsValue::from_str(&e.packet),
+        ];
+        sql.exec_raw(
+            "INSERT OR REPLACE INTO outbox (seq, pid, at, packet) VALUES (?, ?, ?, ?)",
+            row,
+        )?;
+    }
+    if let Some(seq) = changes.deleted_through {
+        sql.exec_raw("DELETE FROM outbox WHERE seq <= ?", vec![num(seq)])?;
+    }
+    for pid in &changes.deleted_pids {
+        let pid = vec![JsValue::from_str(pid)];
+        sql.exec_raw("DELETE FROM outbox WHERE pid = ?", pid)?;
+    }
+    Ok(())
+}
+
 /// What to write, collected while the state is borrowed and written after the borrow ended.
 struct Pending {
     /// Keys to set (`Some`) or delete (`None`), in order.
@@ -69,6 +139,7 @@ struct Pending {
     alarm: Option<u64>,
     /// Nothing left to host or forward.
     empty: bool,
+    outbox: OutboxChanges,
 }
 
 /// Writes what changed and moves the alarm to the next deadline.
@@ -85,6 +156,7 @@ pub(super) async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Stora
             alarm_at,
             unwritten,
             persisted,
+            schema_ready,
             ..
         } = &mut *inner;
         let hub = hub.as_mut().expect("configured");
@@ -92,13 +164,22 @@ pub(super) async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Stora
             hub.take_changes();
             return Ok(());
         }
-        take_pending(hub, *alarm_at, std::mem::take(unwritten))
+        let pending = take_pending(hub, *alarm_at, std::mem::take(unwritten));
+        if !pending.empty && !pending.outbox.is_empty() && !*schema_ready {
+            schema::migrate(&storage.sql())?;
+            *schema_ready = true;
+        }
+        pending
     };
     let result = write(storage, &pending).await;
     let mut inner = inner.borrow_mut();
     match result {
         Ok(()) => {
             inner.persisted = !pending.empty;
+            if pending.empty {
+                // Its tables went with everything else.
+                inner.schema_ready = false;
+            }
             if pending.empty {
                 inner.alarm_at = None;
             } else if let Some(d) = pending.alarm {
@@ -144,6 +225,7 @@ fn take_pending(
         writes,
         alarm,
         empty: hub.is_empty(),
+        outbox: changes.outbox,
     }
 }
 
@@ -154,6 +236,7 @@ async fn write(storage: &Storage, pending: &Pending) -> Result<()> {
         storage.delete_alarm().await?;
         return Ok(());
     }
+    write_outbox(&storage.sql(), &pending.outbox)?;
     for (k, v) in &pending.writes {
         match v {
             Some(v) => storage.put(k, v).await?,

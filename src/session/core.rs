@@ -5,9 +5,11 @@ use serde_json::{json, Value};
 
 use super::engine::Engine;
 use super::gate::Gate;
+use super::recovery::Outbox;
 use super::socketio::{self as sio_layer, HttpAuth, SocketIo};
 use super::{Action, CloseReason, HubState, Ids, Settings, Transport};
 use crate::log::{Level, Line};
+use crate::protocol::engineio as eio;
 use crate::protocol::socketio as sio;
 
 /// What the shell must persist after an input.
@@ -16,6 +18,8 @@ pub struct Changes {
     pub sessions: std::collections::BTreeSet<String>,
     pub hub: bool,
     pub forwards: bool,
+    /// Rows of the recovery outbox to add and delete.
+    pub outbox: super::recovery::OutboxChanges,
 }
 
 pub struct Core {
@@ -35,6 +39,8 @@ pub struct Core {
     pub(super) keep_alive_at: Option<u64>,
     /// When history is pruned next.
     pub(super) history: super::history::Clock,
+    /// The user's events kept for connection state recovery.
+    pub(super) outbox: Outbox,
 }
 
 /// Sessions closed for room since the last log line about it: one line per 10 s at most.
@@ -99,8 +105,38 @@ impl Core {
         self.engine.send(sid, packets, &mut self.fx);
     }
 
+    /// Every event to a client: while recovery is on, a connection's events are kept in the
+    /// outbox first and carry their offset (acks, CONNECT answers and DISCONNECTs do not).
     pub fn emit(&mut self, sid: &str, nsp: &str, event: &str, args: Vec<Value>) {
-        self.send_packet(sid, &sio::Packet::event(nsp, event, args), &[]);
+        let packet = sio::Packet::event(nsp, event, args);
+        match self.pid_of(sid, nsp) {
+            Some(pid) => {
+                let text = self.record(&pid, packet);
+                self.engine
+                    .send(sid, vec![eio::Packet::message(text)], &mut self.fx);
+            }
+            None => self.send_packet(sid, &packet, &[]),
+        }
+    }
+
+    /// An event for the user rather than for one transport: sent to `target` when there is
+    /// one, else kept for the lost connection that may still come back. True when sent.
+    pub fn emit_or_keep(&mut self, target: Option<String>, event: &str, args: Vec<Value>) -> bool {
+        if let Some(t) = target {
+            self.emit(&t, "/", event, args);
+            return true;
+        }
+        if let Some(pid) = self.dropped_in_window().map(|d| d.pid.clone()) {
+            self.record(&pid, sio::Packet::event("/", event, args));
+        }
+        false
+    }
+
+    /// An event for the user's current connection (kept for recovery like any other event,
+    /// also while the user's transport is down). True when it was sent.
+    pub fn emit_to_user(&mut self, event: &str, args: Vec<Value>) -> bool {
+        let target = self.current().map(|c| c.sid.clone());
+        self.emit_or_keep(target, event, args)
     }
 
     /// The `error` event: `{ message, code }` and one extra field when given.
@@ -124,10 +160,31 @@ impl Core {
         self.engine.close(now, sid, reason, &mut self.fx);
     }
 
-    pub(super) fn accept_socket(&mut self, sid: &str, nsp: &str, user: Option<&str>) -> String {
-        let socket_id = self.random_id(15);
-        self.sio.add_socket(sid, nsp, &socket_id, user);
-        self.send_packet(sid, &sio::Packet::connect_ok(nsp, &socket_id), &[]);
+    /// Answers a CONNECT: a fresh socket, or (recovery on, a user's `/`) the session its
+    /// `pid` and `offset` pick up again, whose missed events go first.
+    pub(super) fn accept_socket(
+        &mut self,
+        sid: &str,
+        nsp: &str,
+        user: Option<&str>,
+        payload: Option<&Value>,
+    ) -> String {
+        let recoverable = self.recovery_on() && nsp == "/" && user.is_some();
+        let resumed = recoverable.then(|| self.resume_point(payload)).flatten();
+        if let Some(r) = &resumed {
+            self.resume(sid, r);
+        }
+        let recovered = resumed.is_some();
+        let (socket_id, pid) = match resumed {
+            Some(r) => (r.socket_id, Some(r.pid)),
+            None => (self.random_id(15), recoverable.then(|| self.random_id(15))),
+        };
+        self.sio.add_socket(sid, nsp, &socket_id, user, pid.clone());
+        let ack = match &pid {
+            Some(p) => sio::Packet::connect_ok_with_pid(nsp, &socket_id, p),
+            None => sio::Packet::connect_ok(nsp, &socket_id),
+        };
+        self.send_packet(sid, &ack, &[]);
         self.log(
             Line::new(Level::Info, "connected")
                 .with("sid", crate::sid::tag(sid))
@@ -135,6 +192,9 @@ impl Core {
                 .with("nsp", nsp)
                 .with_opt("userId", user),
         );
+        if let (Some(user), true) = (user, recoverable) {
+            self.emit_session(sid, user, &socket_id, recovered);
+        }
         socket_id
     }
 
@@ -181,7 +241,10 @@ impl Core {
             let Some(part) = self.sio.remove(&sid) else {
                 continue;
             };
-            self.release(&sid);
+            if self.release(&sid) {
+                self.ended(part.socket("/").cloned(), &reason);
+            }
+            self.collect_outbox();
             if !part.sockets.is_empty() {
                 self.log(
                     Line::new(Level::Info, "disconnected")

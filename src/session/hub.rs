@@ -57,6 +57,7 @@ impl Hub {
                 evictions: Default::default(),
                 keep_alive_at: None,
                 history: Default::default(),
+                outbox: Default::default(),
             },
             app,
         }
@@ -130,6 +131,7 @@ impl Hub {
             sessions,
             hub: std::mem::take(&mut self.core.state_changed),
             forwards: std::mem::take(&mut self.core.gate.changed),
+            outbox: self.core.outbox.take_changes(),
         }
     }
 
@@ -441,6 +443,7 @@ impl Hub {
             Incoming::Disconnect(nsp) => {
                 let c = &mut self.core;
                 c.sio.remove_socket(c.now, sid, &nsp);
+                c.collect_outbox();
                 if nsp == "/" && c.release(sid) {
                     let user = c.user_of(sid);
                     c.log(
@@ -495,7 +498,8 @@ impl Hub {
             .connect(&mut self.core, sid, &nsp, packet.data.as_ref())
         {
             Connect::Accept { user } => {
-                let socket_id = self.core.accept_socket(sid, &nsp, user.as_deref());
+                let (c, auth) = (&mut self.core, packet.data.as_ref());
+                let socket_id = c.accept_socket(sid, &nsp, user.as_deref(), auth);
                 self.app
                     .connected(&mut self.core, sid, &nsp, &socket_id, packet.data);
             }

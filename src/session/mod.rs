@@ -24,6 +24,7 @@ pub mod ownership;
 pub mod prompts;
 pub mod push;
 pub mod reason;
+pub mod recovery;
 pub mod socketio;
 pub mod timers;
 
@@ -42,7 +43,7 @@ pub use reason::CloseReason;
 pub use socketio::{HttpAuth, NsSocket, SioSession};
 
 use crate::auth::JwtSettings;
-use crate::config::{Config, HistoryConfig, Mirror, PromptConfig};
+use crate::config::{Config, HistoryConfig, Mirror, PromptConfig, RecoveryConfig};
 use crate::log::Line;
 use crate::mirror;
 use crate::prompt::Job;
@@ -68,6 +69,7 @@ pub struct Settings {
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
     pub history: HistoryConfig,
+    pub recovery: RecoveryConfig,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl Settings {
             connect_rate_per_minute: c.connect_rate_per_minute,
             prompt: c.prompt.clone(),
             history: c.history.clone(),
+            recovery: c.recovery,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct HubState {
     /// The rooms of the current connection (server push).
     #[serde(default)]
     pub membership: super::push::Membership,
+    /// The user's last connection, lost in a way connection state recovery may pick up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<super::recovery::Dropped>,
 }
 
 impl Core {

@@ -194,14 +194,8 @@ impl Core {
         r.chunks += 1;
         let (sid, stream) = (r.sid.clone(), r.stream);
         if stream {
-            if let Some(target) = self.prompt_target(&sid) {
-                self.emit(
-                    &target,
-                    "/",
-                    "prompt-chunk",
-                    vec![chunk.payload(request_id)],
-                );
-            }
+            let target = self.prompt_target(&sid);
+            self.emit_or_keep(target, "prompt-chunk", vec![chunk.payload(request_id)]);
         }
     }
 
@@ -226,16 +220,15 @@ impl Core {
             Ok(_) => "OK",
             Err(f) => f.code.as_str(),
         };
-        if let Some(t) = &target {
-            let (event, payload) = match &result {
-                Ok(text) => (
-                    "prompt-response",
-                    json!({ "requestId": request_id, "prompt": r.prompt, "response": text }),
-                ),
-                Err(f) => ("error", f.error_payload(Some(request_id))),
-            };
-            self.emit(t, "/", event, vec![payload]);
-        }
+        let (event, payload) = match &result {
+            Ok(text) => (
+                "prompt-response",
+                json!({ "requestId": request_id, "prompt": r.prompt, "response": text }),
+            ),
+            Err(f) => ("error", f.error_payload(Some(request_id))),
+        };
+        // Kept for recovery when the user's transport is down.
+        let delivered = self.emit_or_keep(target, event, vec![payload]);
         let line = Line::new(Level::Info, "prompt finished")
             .with("requestId", request_id)
             .with_opt("userId", self.state.owner.as_deref())
@@ -244,7 +237,7 @@ impl Core {
             .with("durationMs", self.now.saturating_sub(r.started_at))
             .with("chunks", r.chunks)
             .with("bytes", stats.bytes)
-            .with("delivered", target.is_some());
+            .with("delivered", delivered);
         let line = match stats.first_chunk_ms {
             Some(ms) => line.with("firstChunkMs", ms),
             None => line.with("firstChunkMs", Value::Null),

@@ -132,7 +132,12 @@ impl Core {
                 self.emit(&sid, "/", &msg.event, args);
                 Delivery::Delivered
             }
-            Decision::Offline => Delivery::Offline,
+            Decision::Offline => {
+                // Kept for the user's lost connection while recovery may still pick it up.
+                let args = msg.data.into_iter().collect();
+                self.emit_or_keep(None, &msg.event, args);
+                Delivery::Offline
+            }
             Decision::NotMember => Delivery::NotMember,
         }
     }

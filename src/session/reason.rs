@@ -39,6 +39,9 @@ pub enum CloseReason {
     QueueOverflow,
     /// A polling payload with more packets than one batch may carry.
     TooManyPackets,
+    /// Connection state recovery picked the connection up on a newer transport; the old one
+    /// (half dead) closes without a word to the client.
+    Resumed,
 }
 
 /// How the transport is ended.
@@ -67,14 +70,21 @@ impl CloseReason {
             | OverlappingGet
             | OverlappingPost
             | QueueOverflow
-            | TooManyPackets => Ending::Immediate(Some((CLOSE_NORMAL, ""))),
+            | TooManyPackets
+            | Resumed => Ending::Immediate(Some((CLOSE_NORMAL, ""))),
         }
     }
 
     /// Whether the client may pick the session up again (connection state recovery): only
-    /// endings the client did not choose and the server did not decide.
+    /// endings the client did not choose and the server did not decide. An Engine.IO close
+    /// packet counts as a lost transport, as in Node's engine.io ("transport close"): the
+    /// client's engine sends one when its polling transport fails, while a client that ends
+    /// the session on purpose disconnects its namespace (`41`) first, which is not recoverable.
     pub fn recoverable(&self) -> bool {
-        matches!(self, CloseReason::TransportClose | CloseReason::PingTimeout)
+        matches!(
+            self,
+            CloseReason::TransportClose | CloseReason::PingTimeout | CloseReason::ClientClose
+        )
     }
 }
 
@@ -97,6 +107,7 @@ impl fmt::Display for CloseReason {
             TooManySessions => f.write_str("too many sessions for this user"),
             QueueOverflow => f.write_str("outgoing queue over its cap"),
             TooManyPackets => f.write_str("too many packets in one payload"),
+            Resumed => f.write_str("recovered on a newer transport"),
         }
     }
 }
@@ -119,9 +130,10 @@ mod tests {
         );
         assert!(CloseReason::TransportClose.recoverable());
         assert!(CloseReason::PingTimeout.recoverable());
+        assert!(CloseReason::ClientClose.recoverable());
         for r in [
-            CloseReason::ClientClose,
             CloseReason::Replaced,
+            CloseReason::Resumed,
             CloseReason::ParseError("x".into()),
         ] {
             assert!(!r.recoverable(), "{r}");

@@ -25,6 +25,9 @@ pub enum HttpAuth {
 pub struct NsSocket {
     pub nsp: String,
     pub id: String,
+    /// Its private id for connection state recovery, while recovery is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
 }
 
 /// The Socket.IO half of a session.
@@ -216,13 +219,21 @@ impl SocketIo {
         })
     }
 
-    pub fn add_socket(&mut self, sid: &str, nsp: &str, socket_id: &str, user: Option<&str>) {
+    pub fn add_socket(
+        &mut self,
+        sid: &str,
+        nsp: &str,
+        socket_id: &str,
+        user: Option<&str>,
+        pid: Option<String>,
+    ) {
         let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         s.sockets.push(NsSocket {
             nsp: nsp.to_owned(),
             id: socket_id.to_owned(),
+            pid,
         });
         if let Some(u) = user {
             s.user = Some(u.to_owned());
@@ -301,7 +312,7 @@ mod tests {
     #[test]
     fn a_connected_namespace_takes_events_and_disconnect() {
         let mut l = layer_with("s");
-        l.add_socket("s", "/", "id1", Some("u"));
+        l.add_socket("s", "/", "id1", Some("u"), None);
         let Received::Packet(Incoming::Event(ev)) =
             text(&mut l, r#"21["send-prompt",{"prompt":"x"}]"#)
         else {
@@ -327,7 +338,7 @@ mod tests {
     #[test]
     fn binary_events_wait_for_their_attachments() {
         let mut l = layer_with("s");
-        l.add_socket("s", "/", "id1", None);
+        l.add_socket("s", "/", "id1", None, None);
         assert_eq!(
             text(&mut l, r#"51-["up",{"_placeholder":true,"num":0}]"#),
             Received::Pending
@@ -355,7 +366,7 @@ mod tests {
     #[test]
     fn a_session_that_left_every_namespace_times_out_like_a_new_one() {
         let mut l = layer_with("s");
-        l.add_socket("s", "/", "id", Some("u"));
+        l.add_socket("s", "/", "id", Some("u"), None);
         assert!(l.connect_expired(1_000, 100).is_empty());
         l.remove_socket(500, "s", "/");
         assert!(l.connect_expired(599, 100).is_empty());
@@ -366,7 +377,7 @@ mod tests {
     fn connect_timeout_counts_only_sessions_that_never_joined() {
         let mut l = layer_with("s");
         l.open(5, "t", HttpAuth::Failed(AuthError::Missing));
-        l.add_socket("t", "/", "id", Some("u"));
+        l.add_socket("t", "/", "id", Some("u"), None);
         let mut d = Deadlines::default();
         l.deadlines(100, &mut d);
         assert_eq!(d.earliest(), Some((100, Timer::ConnectTimeout)));

@@ -162,9 +162,15 @@ async function startGatewayOnce({ vars = {} } = {}) {
     // wrangler colours warnings and errors even with NO_COLOR, so codes are stripped first.
     jsonLogs: () => parseJsonLogs(output),
     token: (sub, ttl = 3600, extra = {}) => tokenFor(allVars.JWT_SECRET ?? TEST_SECRET, sub, ttl, extra),
-    /** Stops the runtime and starts it again on the same port with the same stored state. */
-    async restart() {
+    /** The directory of the gateway's persisted state (`--persist-to`). */
+    stateDir: persist,
+    /**
+     * Stops the runtime and starts it again on the same port with the same stored state;
+     * `between(stateDir)`, when given, runs while it is stopped.
+     */
+    async restart(between) {
       await kill();
+      await between?.(persist);
       child = await launch(args, dir, url, (d) => { output += d; }, () => output);
     },
     async stop() {

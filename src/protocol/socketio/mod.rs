@@ -172,6 +172,15 @@ impl Packet {
         )
     }
 
+    /// The CONNECT answer with connection state recovery: `{ sid, pid }`.
+    pub fn connect_ok_with_pid(nsp: &str, socket_id: &str, pid: &str) -> Self {
+        Packet::new(
+            Kind::Connect,
+            nsp,
+            Some(serde_json::json!({ "sid": socket_id, "pid": pid })),
+        )
+    }
+
     pub fn connect_error(nsp: &str, message: &str, data: Option<Value>) -> Self {
         let mut body = serde_json::Map::new();
         body.insert("message".into(), Value::String(message.to_owned()));

@@ -41,6 +41,11 @@ fn settings() -> Settings {
         history: crate::config::Config::from_lookup(|_| None)
             .expect("defaults")
             .history,
+        recovery: crate::config::RecoveryConfig {
+            max_disconnection_ms: 0,
+            max_events: 1000,
+            max_bytes: 1 << 20,
+        },
     }
 }
 
@@ -149,4 +154,5 @@ mod history;
 mod ownership;
 mod prompts;
 mod push;
+mod recovery;
 mod socketio;
