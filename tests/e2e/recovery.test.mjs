@@ -21,6 +21,7 @@ import { withToken, connect, next, sleep } from "../support/client.mjs";
 
 const RUN = randomUUID().slice(0, 8);
 const REST_TOKEN = `rest-${RUN}`;
+const PUSH_TOKEN = `push-${RUN}`;
 let users = 0;
 const uid = (label) => `rec-${label.replace(/\W+/g, "-")}-${++users}-${RUN}`;
 const rid = () => `req-${randomUUID()}`;
@@ -36,7 +37,7 @@ before(async () => {
   endpoint = await startUpstashServer({ redisPort: redisServer.port, token: REST_TOKEN });
   const openai = { PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake-model", PROMPT_RATE_PER_MINUTE: "0" };
   [gw, short, off] = await Promise.all([
-    startGateway({ vars: { ...openai, MAX_DISCONNECTION_MS: "120000", UPSTASH_REDIS_REST_URL: endpoint.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN } }),
+    startGateway({ vars: { ...openai, MAX_DISCONNECTION_MS: "120000", UPSTASH_REDIS_REST_URL: endpoint.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN, PUSH_API_TOKEN: PUSH_TOKEN } }),
     startGateway({ vars: { ...openai, MAX_DISCONNECTION_MS: "1500" } }),
     startGateway({ vars: {} }),
   ]);
@@ -291,6 +292,40 @@ describe("what does not recover", () => {
       assert.equal(socket.connected, false);
     } finally { socket.close(); }
   });
+});
+
+test("an event pushed while the transport is down counts as offline and is replayed on recovery", { timeout: 60_000 }, async () => {
+  const user = uid("pushed-offline");
+  const { socket, log } = open(proxy, gw.token(user), { reconnection: false });
+  const pushed = [];
+  socket.on("job-done", (data) => pushed.push(data));
+  const api = (path, body) => fetch(`${gw.url}/api/v1/${path}`, {
+    method: body ? "POST" : "GET",
+    headers: { Authorization: `Bearer ${PUSH_TOKEN}`, "Content-Type": "application/json" },
+    body: body && JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  try {
+    await connected(socket);
+    const firstId = socket.id;
+    await until(() => log.sessions.length >= 1, "the session event (an offset held)");
+    proxy.cut();
+    await until(() => !socket.connected, "the client saw its transport go");
+    // The user's object notices the lost transport before the push.
+    const end = Date.now() + 10_000;
+    while ((await api(`users/${user}`)).body.connected) {
+      assert.ok(Date.now() < end, "presence still says connected 10 s after the cut");
+      await sleep(50);
+    }
+    const r = await api("emit", { userId: user, event: "job-done", data: { job: 7 } });
+    assert.deepEqual(r, { status: 200, body: { delivered: 0, offline: 1 } });
+    socket.connect();
+    await connected(socket);
+    assert.equal(socket.recovered, true);
+    assert.equal(socket.id, firstId);
+    await until(() => pushed.length >= 1, "the pushed event replayed");
+    await sleep(300);
+    assert.deepEqual(pushed, [{ job: 7 }], "received once, with its data");
+  } finally { socket.close(); }
 });
 
 describe("recovery from storage", () => {
