@@ -1,12 +1,27 @@
-//! Token extraction and HS256 JWT verification.
+//! Token extraction and JWT verification: HS256 with `JWT_SECRET`; RS256, ES256 and EdDSA with
+//! configured keys or a JWKS (see `signature` for how the shell checks those).
 //!
 //! A token may arrive in the Socket.IO auth payload, an `Authorization: Bearer` header or a
 //! `token` query parameter, preferred in that order. Token values are never logged.
 
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
+use jwt_compact::{AlgorithmExt, Claims, TimeOptions, UntrustedToken, ValidationError};
 use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub mod alg;
+pub mod claims;
+pub mod inbound;
+pub mod jwks;
+pub mod keys;
+mod pem;
+pub mod signature;
+
+pub use alg::Alg;
+pub use claims::ClaimNames;
+pub use keys::PublicKey;
+pub use signature::Checked;
 
 /// Why a connection was refused; `code()` is what the client sees in `err.data.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,17 +74,40 @@ impl AuthError {
 /// Verification settings, taken from the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct JwtSettings {
+    /// `JWT_SECRET`: HS256.
     pub secret: Option<String>,
     pub leeway_secs: u64,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// `JWT_PUBLIC_KEYS`: RS256, ES256, EdDSA keys given in the configuration.
+    pub public_keys: Vec<PublicKey>,
+    /// `JWT_JWKS_URL`: the identity provider's key set.
+    pub jwks_url: Option<String>,
+    /// `JWT_USER_CLAIM`, `JWT_ROOMS_CLAIM`.
+    pub claims: ClaimNames,
+    /// `DISCONNECT_ON_TOKEN_EXPIRY`.
+    pub disconnect_on_expiry: bool,
+    /// Asymmetric signatures the shell verified for the input being handled.
+    pub checked: Checked,
 }
 
-#[derive(Debug, Deserialize)]
-struct CustomClaims {
-    sub: Option<String>,
-    iss: Option<String>,
-    aud: Option<Audience>,
+impl JwtSettings {
+    /// Any one key source is enough; without one every connection is `SERVER_MISCONFIGURED`.
+    pub fn has_key_source(&self) -> bool {
+        self.secret.as_deref().is_some_and(|s| !s.is_empty())
+            || !self.public_keys.is_empty()
+            || self.jwks_url.is_some()
+    }
+}
+
+/// A verified token: who it names, until when it is valid, and its mapped claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub user: String,
+    /// `exp` in epoch milliseconds.
+    pub expires_at_ms: u64,
+    /// The claims after the claims-mapping step (user at `sub`, rooms at `rooms`).
+    pub claims: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,24 +126,56 @@ impl Audience {
     }
 }
 
-/// Verifies an HS256 token and returns its user id (`sub`). `exp` is mandatory.
+/// Verifies a token and returns its user id (the `JWT_USER_CLAIM`). `exp` is mandatory.
 pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String, AuthError> {
-    let secret = settings
-        .secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or(AuthError::Misconfigured)?;
+    verify_token(token, settings, now_ms).map(|v| v.user)
+}
+
+/// The claims of a token whose signature holds: HS256 against `JWT_SECRET`; RS256, ES256 and
+/// EdDSA when the shell verified the signature (`settings.checked`).
+fn signed_claims(
+    token: &str,
+    settings: &JwtSettings,
+) -> Result<Claims<Map<String, Value>>, AuthError> {
+    if token.len() > signature::MAX_TOKEN_BYTES {
+        return Err(AuthError::Invalid);
+    }
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Invalid)?;
+    match Alg::from_header(untrusted.algorithm()).ok_or(AuthError::Invalid)? {
+        Alg::Hs256 => {
+            let secret = settings
+                .secret
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .ok_or(AuthError::Invalid)?;
+            let key = Hs256Key::new(secret.as_bytes());
+            let token = Hs256
+                .validator::<Map<String, Value>>(&key)
+                .validate(&untrusted)
+                .map_err(|_| AuthError::Invalid)?;
+            Ok(token.into_parts().1)
+        }
+        _ if settings.checked.contains(token) => untrusted
+            .deserialize_claims_unchecked()
+            .map_err(|_| AuthError::Invalid),
+        _ => Err(AuthError::Invalid),
+    }
+}
+
+/// Verifies a token: its signature, `exp` (mandatory) and `nbf` with the leeway, the issuer
+/// and audience when configured, and the user claim.
+pub fn verify_token(
+    token: &str,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Result<Verified, AuthError> {
+    if !settings.has_key_source() {
+        return Err(AuthError::Misconfigured);
+    }
     if token.is_empty() {
         return Err(AuthError::Missing);
     }
-    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Invalid)?;
-    let key = Hs256Key::new(secret.as_bytes());
-    // The validator refuses any `alg` other than HS256, `none` included.
-    let token = Hs256
-        .validator::<CustomClaims>(&key)
-        .validate(&untrusted)
-        .map_err(|_| AuthError::Invalid)?;
-    let claims = token.claims();
+    let claims = signed_claims(token, settings)?;
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).ok_or(AuthError::Invalid)?;
     let leeway = Duration::seconds(settings.leeway_secs as i64);
     let opts = TimeOptions::new(leeway, move || now);
@@ -125,19 +195,33 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
     }
     let custom = &claims.custom;
     if let Some(iss) = &settings.issuer {
-        if custom.iss.as_deref() != Some(iss) {
+        if custom.get("iss").and_then(Value::as_str) != Some(iss) {
             return Err(AuthError::Invalid);
         }
     }
     if let Some(aud) = &settings.audience {
-        if !custom.aud.as_ref().is_some_and(|a| a.contains(aud)) {
+        let found = custom
+            .get("aud")
+            .and_then(|a| Audience::deserialize(a).ok());
+        if !found.is_some_and(|a| a.contains(aud)) {
             return Err(AuthError::Invalid);
         }
     }
-    match custom.sub.as_deref() {
-        Some(sub) if !sub.is_empty() && sub.chars().count() <= 256 => Ok(sub.to_owned()),
-        _ => Err(AuthError::Invalid),
-    }
+    let expires_at_ms = claims
+        .expiration
+        .map(|e| e.timestamp_millis().max(0) as u64)
+        .ok_or(AuthError::Invalid)?;
+    let mapped = claims::map_claims(claims.custom, &settings.claims).ok_or(AuthError::Invalid)?;
+    let user = mapped
+        .get("sub")
+        .and_then(Value::as_str)
+        .ok_or(AuthError::Invalid)?
+        .to_owned();
+    Ok(Verified {
+        user,
+        expires_at_ms,
+        claims: mapped,
+    })
 }
 
 /// The token of an `Authorization: Bearer <jwt>` header value.
@@ -152,6 +236,11 @@ pub fn http_token(authorization: Option<&str>, url: &url::Url) -> Option<String>
     if let Some(t) = authorization.and_then(bearer) {
         return Some(t.to_owned());
     }
+    query_token(url)
+}
+
+/// The `token` query parameter.
+pub fn query_token(url: &url::Url) -> Option<String> {
     url.query_pairs()
         .find(|(k, v)| k == "token" && !v.is_empty())
         .map(|(_, v)| v.into_owned())
@@ -165,19 +254,27 @@ pub fn verify_http(
     settings: &JwtSettings,
     now_ms: u64,
 ) -> Option<Result<String, AuthError>> {
+    verify_http_token(authorization, url, settings, now_ms).map(|r| r.map(|(user, _)| user))
+}
+
+/// [`verify_http`] with the earliest `exp` (ms) of the tokens.
+pub fn verify_http_token(
+    authorization: Option<&str>,
+    url: &url::Url,
+    settings: &JwtSettings,
+    now_ms: u64,
+) -> Option<Result<(String, u64), AuthError>> {
+    let one = |t: &str| verify_token(t, settings, now_ms).map(|v| (v.user, v.expires_at_ms));
     let header = authorization.and_then(bearer);
-    let query = url
-        .query_pairs()
-        .find(|(k, v)| k == "token" && !v.is_empty())
-        .map(|(_, v)| v.into_owned());
+    let query = query_token(url);
     match (header, query) {
         (None, None) => None,
-        (Some(t), None) => Some(verify(t, settings, now_ms)),
-        (None, Some(t)) => Some(verify(&t, settings, now_ms)),
-        (Some(h), Some(q)) => Some(verify(h, settings, now_ms).and_then(|hu| {
-            let qu = verify(&q, settings, now_ms)?;
+        (Some(t), None) => Some(one(t)),
+        (None, Some(t)) => Some(one(&t)),
+        (Some(h), Some(q)) => Some(one(h).and_then(|(hu, he)| {
+            let (qu, qe) = one(&q)?;
             if hu == qu {
-                Ok(hu)
+                Ok((hu, he.min(qe)))
             } else {
                 Err(AuthError::Mismatch)
             }
@@ -192,7 +289,7 @@ pub fn payload_token(auth: Option<&serde_json::Value>) -> Option<&str> {
 
 /// Signs a short-lived HS256 token for `sub`; used only by the dev-mode token endpoint.
 pub fn mint(secret: &str, sub: &str, now_ms: u64, ttl_secs: u64) -> String {
-    use jwt_compact::{Claims, Header};
+    use jwt_compact::Header;
     #[derive(serde::Serialize)]
     struct Sub<'a> {
         sub: &'a str,
@@ -241,3 +338,9 @@ mod http_token_tests;
 // Property tests run natively only (proptest does not build for wasm32-unknown-unknown).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz_tests;
+
+#[cfg(test)]
+mod key_tests;
+
+#[cfg(test)]
+mod policy_tests;

@@ -14,8 +14,11 @@ use crate::config::Config;
 use crate::protocol::engineio::HttpError;
 use crate::ratelimit::WindowLimiter;
 use crate::shell::clock::now_ms;
-use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_USER, INTERNAL_PREFIX};
+use crate::shell::headers::{
+    self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_TOKEN_EXP, H_USER, INTERNAL_PREFIX,
+};
 use crate::shell::http::{cors_headers, http_error};
+use crate::shell::jwks;
 use crate::shell::stubs::user_stub_in;
 use crate::sid;
 
@@ -87,14 +90,19 @@ pub(super) async fn handshake(
     ctx: &Context,
 ) -> Result<Response> {
     let cors = inc.cors.as_deref();
-    match http_auth(&inc.req, &inc.url, config)? {
-        Ok(user) => {
+    match http_auth(&inc.req, &inc.url, config).await? {
+        Ok((user, exp)) => {
             let stub = user_stub_in(namespace, &user)?;
             let user_h = headers::encode(&user);
+            let exp_h = exp.to_string();
             let fwd = forward_request(
                 &inc.req,
                 &inc.url,
-                &[(H_USER, Some(&user_h)), (H_CORS_ORIGIN, cors)],
+                &[
+                    (H_USER, Some(&user_h)),
+                    (H_TOKEN_EXP, Some(&exp_h)),
+                    (H_CORS_ORIGIN, cors),
+                ],
                 None,
             )?;
             stub.fetch_with_request(fwd).await
@@ -121,20 +129,31 @@ pub(super) async fn handshake(
     }
 }
 
-/// The user named by the header or query token, or why there is none.
-fn http_auth(
+/// The user named by the header or query token and when the token expires (ms), or why there
+/// is none.
+async fn http_auth(
     req: &Request,
     url: &Url,
     config: &Config,
-) -> Result<std::result::Result<String, AuthError>> {
+) -> Result<std::result::Result<(String, u64), AuthError>> {
     if config.conformance {
         return Ok(Err(AuthError::Missing));
     }
     let authorization = req.headers().get("Authorization")?;
+    // Asymmetric signatures are checked first (WebCrypto is asynchronous).
+    let tokens: Vec<String> = authorization
+        .as_deref()
+        .and_then(auth::bearer)
+        .map(str::to_owned)
+        .into_iter()
+        .chain(auth::query_token(url))
+        .collect();
+    let mut jwt = config.jwt.clone();
+    jwks::check_tokens(&mut jwt, &tokens).await;
     Ok(
-        match auth::verify_http(authorization.as_deref(), url, &config.jwt, now_ms()) {
+        match auth::verify_http_token(authorization.as_deref(), url, &jwt, now_ms()) {
             Some(verdict) => verdict,
-            None if config.jwt.secret.is_none() => Err(AuthError::Misconfigured),
+            None if !config.jwt.has_key_source() => Err(AuthError::Misconfigured),
             None => Err(AuthError::Missing),
         },
     )

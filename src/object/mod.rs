@@ -32,6 +32,7 @@ use crate::shell::console::log;
 use crate::shell::env;
 use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
 use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade};
+use crate::shell::jwks;
 use crate::shell::random::CryptoIds;
 
 struct Inner {
@@ -146,7 +147,13 @@ impl DurableObject for UserSession {
             WebSocketIncomingMessage::String(s) => Frame::Text(s),
             WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
         };
-        let actions = self.with_hub(|h| h.ws_frame(now_ms(), &sid, frame));
+        let text = match &frame {
+            Frame::Text(t) => t.clone(),
+            Frame::Binary(_) => String::new(),
+        };
+        let actions = self
+            .feed_checked(&text, false, |h| h.ws_frame(now_ms(), &sid, frame))
+            .await;
         self.run(actions).await
     }
 
@@ -195,6 +202,24 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
 
 impl UserSession {
     /// Runs `f` on the session machine. The borrow ends before any await.
+    /// Feeds an input (`text`: a WebSocket frame, or a polling payload when `polling`) to the
+    /// machine once the asymmetric signatures of its CONNECT tokens were checked (WebCrypto is
+    /// asynchronous, the machine is not); the checks count for this input only.
+    async fn feed_checked<T>(&self, text: &str, polling: bool, f: impl FnOnce(&mut Hub) -> T) -> T {
+        let tokens = crate::auth::inbound::connect_tokens(text, polling);
+        if tokens.is_empty() {
+            return self.with_hub(f);
+        }
+        let mut jwt = self.with_hub(|h| h.jwt().clone());
+        jwks::check_tokens(&mut jwt, &tokens).await;
+        self.with_hub(|h| {
+            h.set_checked_signatures(jwt.checked);
+            let r = f(h);
+            h.set_checked_signatures(Default::default());
+            r
+        })
+    }
+
     fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
         let mut inner = self.inner.borrow_mut();
         f(inner.hub.as_mut().expect("configured"))

@@ -7,7 +7,7 @@ use super::UserSession;
 use crate::auth::AuthError;
 use crate::session::{HttpAuth, Transport, Upgrade};
 use crate::shell::clock::now_ms;
-use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_USER};
+use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_TOKEN_EXP, H_USER};
 use crate::shell::http::{http_error, text_response};
 use crate::shell::random::random_bytes;
 use crate::sid;
@@ -40,6 +40,10 @@ impl UserSession {
         origin: Option<&str>,
     ) -> Result<Response> {
         let auth = Self::http_auth(req)?;
+        let token_exp = req
+            .headers()
+            .get(H_TOKEN_EXP)?
+            .and_then(|v| v.parse::<u64>().ok());
         let raw = req.url()?.path().starts_with("/engine.io");
         // A relayed socket got its open packet, and this sid, from the Worker.
         let relay_sid = req.headers().get(H_RELAY_SID)?;
@@ -51,6 +55,7 @@ impl UserSession {
         };
         let (open, actions) = self.with_hub(|h| {
             let opened = h.open(now_ms(), &sid, transport, auth);
+            h.set_http_token_expiry(&sid, token_exp);
             if raw {
                 h.set_raw(&sid);
             }

@@ -226,6 +226,13 @@ impl Hub {
     }
 
     /// Makes a session a bare Engine.IO echo session (conformance mode only).
+    /// `exp` (ms) of the header or query token the Worker verified for this session.
+    pub fn set_http_token_expiry(&mut self, sid: &str, exp_ms: Option<u64>) {
+        if let (Some(e), Some(exp)) = (self.core.sio.expiry_mut(sid), exp_ms) {
+            e.http_exp = Some(exp);
+        }
+    }
+
     pub fn set_raw(&mut self, sid: &str) {
         if self.core.settings.conformance {
             self.core.sio.remove(sid);
@@ -270,6 +277,17 @@ impl Hub {
         self.core.engine.upgrade_begin(sid)
     }
 
+    /// The tokens of the next input whose asymmetric signatures the shell verified (see
+    /// `auth::signature`); they count until the next call.
+    pub fn set_checked_signatures(&mut self, checked: crate::auth::Checked) {
+        self.core.settings.jwt.checked = checked;
+    }
+
+    /// The settings tokens are verified with (the shell checks signatures with them).
+    pub fn jwt(&self) -> &crate::auth::JwtSettings {
+        &self.core.settings.jwt
+    }
+
     pub fn ws_frame(&mut self, now: u64, sid: &str, frame: Frame) -> Vec<Action> {
         let c = self.at(now);
         if let Some(p) = c.engine.ws_frame(now, sid, frame, &mut c.fx) {
@@ -291,6 +309,7 @@ impl Hub {
         let mut d = Deadlines::default();
         c.engine.deadlines(&mut d);
         c.sio.deadlines(c.settings.connect_timeout, &mut d);
+        super::expiry::deadlines(c, &mut d);
         c.gate.deadlines(c.forward_idle_ms(), &mut d);
         let mirror = c.state.mirror.as_ref().and_then(mirror::Plan::deadline);
         d.add_opt(Timer::MirrorRetry, mirror);
@@ -317,6 +336,7 @@ impl Hub {
         for sid in c.sio.connect_expired(now, c.settings.connect_timeout) {
             c.close(&sid, CloseReason::ConnectTimeout);
         }
+        super::expiry::expire(c, now);
         let idle = c.forward_idle_ms();
         c.gate.expire(now, idle);
         c.mirror_tick();

@@ -39,6 +39,8 @@ pub enum CloseReason {
     QueueOverflow,
     /// A polling payload with more packets than one batch may carry.
     TooManyPackets,
+    /// The token that authenticated the connection expired (`DISCONNECT_ON_TOKEN_EXPIRY`).
+    TokenExpired,
 }
 
 /// How the transport is ended.
@@ -54,9 +56,8 @@ impl CloseReason {
     pub fn ending(&self) -> Ending {
         use CloseReason::*;
         match self {
-            ConnectTimeout | ParseError(_) | InvalidPacket | Replaced | TooManyRefusals => {
-                Ending::Graceful
-            }
+            ConnectTimeout | ParseError(_) | InvalidPacket | Replaced | TooManyRefusals
+            | TokenExpired => Ending::Graceful,
             TooManySessions => Ending::Immediate(Some((CLOSE_POLICY, "too many sessions"))),
             TransportClose => Ending::Immediate(None),
             MessageTooBig => Ending::Immediate(Some((CLOSE_TOO_BIG, "Message Too Big"))),
@@ -97,6 +98,7 @@ impl fmt::Display for CloseReason {
             TooManySessions => f.write_str("too many sessions for this user"),
             QueueOverflow => f.write_str("outgoing queue over its cap"),
             TooManyPackets => f.write_str("too many packets in one payload"),
+            TokenExpired => f.write_str("token expired"),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct SioSession {
     /// CONNECTs refused on this session so far.
     #[serde(default)]
     pub refusals: u32,
+    /// When its tokens expire (`DISCONNECT_ON_TOKEN_EXPIRY`).
+    #[serde(default)]
+    pub expiry: super::expiry::TokenExpiry,
     #[serde(skip)]
     decoder: Decoder,
 }
@@ -149,6 +152,13 @@ impl SocketIo {
         self.changed.insert(sid.to_owned());
     }
 
+    /// A session's token expiries, to change (the session is stored again).
+    pub fn expiry_mut(&mut self, sid: &str) -> Option<&mut super::expiry::TokenExpiry> {
+        let s = self.sessions.get_mut(sid)?;
+        self.changed.insert(sid.to_owned());
+        Some(&mut s.expiry)
+    }
+
     pub fn take_changed(&mut self) -> BTreeSet<String> {
         std::mem::take(&mut self.changed)
     }
@@ -160,6 +170,7 @@ impl SocketIo {
             user: None,
             unjoined_since: now,
             refusals: 0,
+            expiry: Default::default(),
             decoder: Decoder::default(),
         };
         self.sessions.insert(sid.to_owned(), s);

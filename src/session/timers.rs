@@ -17,6 +17,8 @@ pub enum Timer {
     MirrorRetry,
     /// Prompts are running (the object must stay awake), or a restart interrupted some.
     PromptKeepAlive,
+    /// A connection's token expires (`DISCONNECT_ON_TOKEN_EXPIRY`).
+    TokenExpiry,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.
