@@ -7,7 +7,6 @@
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, Claims, TimeOptions, UntrustedToken, ValidationError};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub mod alg;
@@ -110,19 +109,12 @@ pub struct Verified {
     pub claims: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, want: &str) -> bool {
-        match self {
-            Audience::One(a) => a == want,
-            Audience::Many(v) => v.iter().any(|a| a == want),
-        }
+/// Whether an `aud` claim (a string or an array of strings) names `want`.
+fn audience_contains(aud: Option<&Value>, want: &str) -> bool {
+    match aud {
+        Some(Value::String(a)) => a == want,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
+        _ => false,
     }
 }
 
@@ -200,10 +192,7 @@ pub fn verify_token(
         }
     }
     if let Some(aud) = &settings.audience {
-        let found = custom
-            .get("aud")
-            .and_then(|a| Audience::deserialize(a).ok());
-        if !found.is_some_and(|a| a.contains(aud)) {
+        if !audience_contains(custom.get("aud"), aud) {
             return Err(AuthError::Invalid);
         }
     }

@@ -102,7 +102,7 @@ async fn from_cache(cache: &Cache, url: &str) -> Option<(Vec<PublicKey>, u64)> {
     let mut resp = cache.get(url, false).await.ok()??;
     let until: u64 = resp.headers().get(H_FRESH_UNTIL).ok()??.parse().ok()?;
     let left = until.checked_sub(now_ms()).filter(|ms| *ms > 0)?;
-    let set = keys::parse_jwks(&resp.text().await.ok()?).ok()?;
+    let set = keys::parse_jwks(&read_bounded(&mut resp).await.ok()?).ok()?;
     Some((set, left))
 }
 
