@@ -69,7 +69,8 @@ try {
     for (const alg of all) {
       const xs = samples[`${alg} ${p}`];
       const p50 = pct(xs, 50);
-      const extra = alg === "HS256" ? "" : `, verification +${(p50 - base).toFixed(1)} ms over HS256`;
+      const d = p50 - base;
+      const extra = alg === "HS256" ? "" : `, ${d >= 0 ? "+" : ""}${d.toFixed(1)} ms against HS256`;
       console.log(`connect ${alg.padEnd(5)} ${p === "header" ? "header token (Worker)" : "auth payload (relay + object)"}: p50 ${p50.toFixed(1)} ms, p90 ${pct(xs, 90).toFixed(1)} ms${extra}`);
     }
   }

@@ -191,11 +191,7 @@ fn jwks_url(url: Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(url) = url else {
         return Ok(None);
     };
-    let ok = url::Url::parse(&url).is_ok_and(|u| {
-        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        u.scheme() == "https" || (u.scheme() == "http" && loopback)
-    });
-    if !ok {
+    if !crate::auth::jwks::acceptable_url(&url) {
         return Err(ConfigError {
             var: "JWT_JWKS_URL",
             reason: format!("expected an https:// URL (http only to 127.0.0.1), got {url:?}"),

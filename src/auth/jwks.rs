@@ -16,6 +16,14 @@ pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// A JWKS fetch that takes longer is abandoned (the connect waits for it).
 pub const FETCH_TIMEOUT_MS: u64 = 3000;
 
+/// A JWKS URL the gateway fetches: https, or http to a loopback host (a local key server).
+pub fn acceptable_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        u.scheme() == "https" || (u.scheme() == "http" && loopback)
+    })
+}
+
 /// The lifetime of a fetched set from its `Cache-Control` header.
 pub fn max_age_secs(cache_control: Option<&str>) -> u64 {
     let Some(cc) = cache_control else {
@@ -59,8 +67,12 @@ impl RefetchLimiter {
 pub enum Need {
     /// The keys held are what there is.
     Cached,
-    /// Fetch the set; `bypass_cache` skips the runtime's cache (an unknown `kid`).
+    /// Fetch the set; `bypass_cache` skips the runtime's cache (an unknown `kid`). Report the
+    /// outcome with [`JwksCache::store`] or [`JwksCache::failed`].
     Fetch { bypass_cache: bool },
+    /// Another token's fetch is under way: wait a little and ask again (so a burst of connects
+    /// on a fresh isolate, or right after a rotation, is not refused while the set arrives).
+    Wait,
 }
 
 /// One isolate's JWKS: the last set fetched and when it goes stale.
@@ -70,6 +82,8 @@ pub struct JwksCache {
     /// `None` until a set was fetched.
     fresh_until: Option<u64>,
     limiter: RefetchLimiter,
+    /// When the fetch under way started.
+    fetching_since: Option<u64>,
 }
 
 impl JwksCache {
@@ -87,9 +101,16 @@ impl JwksCache {
         if !stale && !unknown {
             return Need::Cached;
         }
+        if self
+            .fetching_since
+            .is_some_and(|t| now_ms < t.saturating_add(FETCH_TIMEOUT_MS))
+        {
+            return Need::Wait;
+        }
         // A stale set may come from the runtime's cache; an unknown kid must reach the provider.
         // Both are limited: a provider that is down is not asked on every connect either.
         if self.limiter.try_acquire(now_ms) {
+            self.fetching_since = Some(now_ms);
             Need::Fetch {
                 bypass_cache: !stale,
             }
@@ -100,8 +121,14 @@ impl JwksCache {
 
     /// A fetched set replaces the old one: a key the provider removed stops verifying.
     pub fn store(&mut self, now_ms: u64, keys: Vec<PublicKey>, max_age_secs: u64) {
+        self.fetching_since = None;
         self.keys = keys;
         self.fresh_until = Some(now_ms.saturating_add(max_age_secs.saturating_mul(1000)));
+    }
+
+    /// The fetch failed: the keys held stay in use.
+    pub fn failed(&mut self) {
+        self.fetching_since = None;
     }
 }
 

@@ -164,3 +164,44 @@ fn the_checked_set_is_bounded_and_never_shows_tokens() {
     assert!(c.contains("t3") && !c.contains("t4"));
     assert_eq!(format!("{c:?}"), "Checked(4 tokens)");
 }
+
+#[test]
+fn the_configuration_reads_every_key_source_and_names_bad_ones() {
+    use crate::config::Config;
+    let cfg = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    };
+    let c = cfg(&[]).unwrap();
+    assert!(!c.jwt.has_key_source());
+    assert_eq!(c.jwt.claims, ClaimNames::default());
+    assert!(!c.jwt.disconnect_on_expiry);
+    let c = cfg(&[
+        ("JWT_PUBLIC_KEYS", RSA_PEM),
+        ("JWT_JWKS_URL", "https://idp.example/.well-known/jwks.json"),
+        ("JWT_USER_CLAIM", "app_metadata.uid"),
+        ("JWT_ROOMS_CLAIM", "https://example.com/rooms"),
+        ("DISCONNECT_ON_TOKEN_EXPIRY", "1"),
+    ])
+    .unwrap();
+    assert_eq!(c.jwt.public_keys.len(), 1);
+    assert!(c.jwt.jwks_url.is_some() && c.jwt.disconnect_on_expiry);
+    assert_eq!(c.jwt.claims.user, "app_metadata.uid");
+    assert_eq!(c.jwt.claims.rooms, "https://example.com/rooms");
+    assert!(cfg(&[("JWT_JWKS_URL", "http://127.0.0.1:8788/jwks.json")]).is_ok());
+    for (var, value) in [
+        (
+            "JWT_PUBLIC_KEYS",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+        ),
+        ("JWT_PUBLIC_KEYS", "{\"kty\":\"oct\"}"),
+        ("JWT_JWKS_URL", "http://idp.example/jwks.json"),
+        ("JWT_JWKS_URL", "not a url"),
+        ("DISCONNECT_ON_TOKEN_EXPIRY", "yes"),
+    ] {
+        assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var, "{value}");
+    }
+}

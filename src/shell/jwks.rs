@@ -20,6 +20,8 @@ use crate::log::{Level, Line};
 
 /// The runtime's cache entry says until when (epoch ms) the set it holds is fresh.
 const H_FRESH_UNTIL: &str = "X-Jwks-Fresh-Until";
+/// How often a token waiting for another token's fetch looks again.
+const WAIT_MS: u64 = 25;
 
 thread_local! {
     /// The JWKS URL and what this isolate holds of it.
@@ -58,18 +60,27 @@ async fn keys_for(jwt: &JwtSettings, check: &SignatureCheck) -> Vec<PublicKey> {
     let Some(url) = jwt.jwks_url.as_deref() else {
         return keys;
     };
-    let need = with_memory(url, |c| c.plan(now_ms(), check.alg, check.kid.as_deref()));
-    if let Need::Fetch { bypass_cache } = need {
-        match load(url, bypass_cache).await {
-            Ok((set, fresh_ms)) => with_memory(url, |c| {
-                c.store(now_ms(), set, fresh_ms.div_ceil(1000));
-            }),
-            Err(reason) => log(&Line::new(
-                Level::Warn,
-                "JWKS fetch failed; cached keys stay in use",
-            )
-            .with("url", url)
-            .with("reason", reason)),
+    // Bounded: a fetch under way holds others up for its timeout at most.
+    for _ in 0..=jwks::FETCH_TIMEOUT_MS / WAIT_MS {
+        match with_memory(url, |c| c.plan(now_ms(), check.alg, check.kid.as_deref())) {
+            Need::Cached => break,
+            Need::Wait => Delay::from(std::time::Duration::from_millis(WAIT_MS)).await,
+            Need::Fetch { bypass_cache } => {
+                match load(url, bypass_cache).await {
+                    Ok((set, fresh_ms)) => with_memory(url, |c| {
+                        c.store(now_ms(), set, fresh_ms.div_ceil(1000));
+                    }),
+                    Err(reason) => {
+                        with_memory(url, JwksCache::failed);
+                        log(
+                            &Line::new(Level::Warn, "JWKS fetch failed; cached keys stay in use")
+                                .with("url", url)
+                                .with("reason", reason),
+                        );
+                    }
+                }
+                break;
+            }
         }
     }
     keys.extend(with_memory(url, |c| c.keys().to_vec()));

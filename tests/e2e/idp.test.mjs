@@ -247,6 +247,14 @@ describe("DISCONNECT_ON_TOKEN_EXPIRY", () => {
   });
   after(async () => { await gw?.stop(); await jwks?.close(); });
 
+  test("a burst of connects on a fresh gateway waits for the one JWKS fetch", async () => {
+    // Nothing is cached yet: the first token fetches, the others wait for that fetch.
+    const tokens = await Promise.all([...Array(8)].map((_, i) => signWith(key, { sub: `burst-${i}` })));
+    const sockets = await Promise.all(tokens.map((t) => connect(gw.url, withToken("header", t, { transports: ["polling"] }))));
+    sockets.forEach((s) => s.close());
+    assert.ok(jwks.requests >= 1 && jwks.requests <= 2, `${jwks.requests} JWKS requests`);
+  });
+
   for (const [placement, transport] of [["auth", "websocket"], ["header", "polling"], ["query", "websocket"], ["auth", "polling"]]) {
     test(`a ${placement} token over ${transport} ends the connection at exp + leeway`, async () => {
       // exp is whole seconds: the token expires at the next second boundary + 2 s.

@@ -87,6 +87,7 @@ fn a_stale_set_is_refetched_through_the_cache_and_kept_when_that_fails() {
         }
     );
     // The fetch failed (nothing stored): the old keys keep serving, retried once per interval.
+    c.failed();
     assert_eq!(c.plan(60_001, Alg::Rs256, Some("a")), Need::Cached);
     assert!(keys::has_kid(c.keys(), "a"));
     assert!(matches!(
@@ -105,4 +106,33 @@ fn without_kid_a_missing_algorithm_counts_as_unknown() {
         c.plan(10_000, Alg::EdDsa, None),
         Need::Fetch { bypass_cache: true }
     );
+}
+
+#[test]
+fn tokens_arriving_during_a_fetch_wait_for_it() {
+    let mut c = JwksCache::default();
+    assert!(matches!(
+        c.plan(0, Alg::Rs256, Some("a")),
+        Need::Fetch { .. }
+    ));
+    assert_eq!(c.plan(10, Alg::Rs256, Some("a")), Need::Wait);
+    c.store(50, vec![key("a")], 60);
+    assert_eq!(c.plan(60, Alg::Rs256, Some("a")), Need::Cached);
+    // A fetch that never reports back stops holding others up after the fetch timeout.
+    assert!(matches!(
+        c.plan(10_000, Alg::Rs256, Some("b")),
+        Need::Fetch { .. }
+    ));
+    assert_eq!(c.plan(10_001, Alg::Rs256, Some("b")), Need::Wait);
+    assert_eq!(
+        c.plan(10_000 + FETCH_TIMEOUT_MS, Alg::Rs256, Some("b")),
+        Need::Cached
+    );
+    // A failed fetch releases the waiters at once; they find the set unchanged.
+    assert!(matches!(
+        c.plan(20_000, Alg::Rs256, Some("b")),
+        Need::Fetch { .. }
+    ));
+    c.failed();
+    assert_eq!(c.plan(20_001, Alg::Rs256, Some("b")), Need::Cached);
 }
