@@ -4,15 +4,13 @@
 //! A token may arrive in the Socket.IO auth payload, an `Authorization: Bearer` header or a
 //! `token` query parameter, preferred in that order. Token values are never logged.
 
-use chrono::{DateTime, Duration, Utc};
-use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{AlgorithmExt, Claims, TimeOptions, UntrustedToken, ValidationError};
 use serde_json::{Map, Value};
 
 pub mod alg;
 pub mod claims;
 pub mod inbound;
 pub mod jwks;
+pub mod jws;
 pub mod keys;
 mod pem;
 pub mod signature;
@@ -125,33 +123,39 @@ pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String
 
 /// The claims of a token whose signature holds: HS256 against `JWT_SECRET`; RS256, ES256 and
 /// EdDSA when the shell verified the signature (`settings.checked`).
-fn signed_claims(
-    token: &str,
-    settings: &JwtSettings,
-) -> Result<Claims<Map<String, Value>>, AuthError> {
-    if token.len() > signature::MAX_TOKEN_BYTES {
+fn signed_claims(token: &str, settings: &JwtSettings) -> Result<Map<String, Value>, AuthError> {
+    let jws = jws::parse(token).ok_or(AuthError::Invalid)?;
+    let signed = match Alg::from_header(&jws.alg).ok_or(AuthError::Invalid)? {
+        Alg::Hs256 => settings
+            .secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_some_and(|secret| jws.hs256_valid(secret.as_bytes())),
+        _ => settings.checked.contains(token),
+    };
+    if !signed {
         return Err(AuthError::Invalid);
     }
-    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Invalid)?;
-    match Alg::from_header(untrusted.algorithm()).ok_or(AuthError::Invalid)? {
-        Alg::Hs256 => {
-            let secret = settings
-                .secret
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .ok_or(AuthError::Invalid)?;
-            let key = Hs256Key::new(secret.as_bytes());
-            let token = Hs256
-                .validator::<Map<String, Value>>(&key)
-                .validate(&untrusted)
-                .map_err(|_| AuthError::Invalid)?;
-            Ok(token.into_parts().1)
-        }
-        _ if settings.checked.contains(token) => untrusted
-            .deserialize_claims_unchecked()
-            .map_err(|_| AuthError::Invalid),
-        _ => Err(AuthError::Invalid),
-    }
+    jws.claims().ok_or(AuthError::Invalid)
+}
+
+/// A NumericDate claim (seconds, fractions allowed) in epoch ms; `Err` when it is not a number.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i128>, AuthError> {
+    let Some(v) = claims.get(name) else {
+        return Ok(None);
+    };
+    let ms = if let Some(i) = v.as_i64() {
+        i128::from(i) * 1000
+    } else if let Some(u) = v.as_u64() {
+        i128::from(u) * 1000
+    } else {
+        // Saturating: a date beyond any clock is just far away.
+        v.as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| (f * 1000.0) as i128)
+            .ok_or(AuthError::Invalid)?
+    };
+    Ok(Some(ms))
 }
 
 /// Verifies a token: its signature, `exp` (mandatory) and `nbf` with the leeway, the issuer
@@ -168,39 +172,28 @@ pub fn verify_token(
         return Err(AuthError::Missing);
     }
     let claims = signed_claims(token, settings)?;
-    let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).ok_or(AuthError::Invalid)?;
-    let leeway = Duration::seconds(settings.leeway_secs as i64);
-    let opts = TimeOptions::new(leeway, move || now);
-    match claims.validate_expiration(&opts) {
-        Ok(_) => {}
-        Err(ValidationError::Expired) => return Err(AuthError::Expired),
-        Err(_) => return Err(AuthError::Invalid),
+    let now = i128::from(now_ms);
+    let leeway = i128::from(settings.leeway_secs) * 1000;
+    let exp = numeric_date(&claims, "exp")?.ok_or(AuthError::Invalid)?;
+    let nbf = numeric_date(&claims, "nbf")?;
+    numeric_date(&claims, "iat")?;
+    if now > exp.saturating_add(leeway) {
+        return Err(AuthError::Expired);
     }
-    // Not `validate_maturity`: its `nbf - leeway` panics for an `nbf` near chrono's minimum.
-    if let Some(nbf) = claims.not_before {
-        if nbf
-            .checked_sub_signed(leeway)
-            .is_some_and(|start| now < start)
-        {
-            return Err(AuthError::Invalid);
-        }
+    if nbf.is_some_and(|nbf| now < nbf.saturating_sub(leeway)) {
+        return Err(AuthError::Invalid);
     }
-    let custom = &claims.custom;
     if let Some(iss) = &settings.issuer {
-        if custom.get("iss").and_then(Value::as_str) != Some(iss) {
+        if claims.get("iss").and_then(Value::as_str) != Some(iss) {
             return Err(AuthError::Invalid);
         }
     }
     if let Some(aud) = &settings.audience {
-        if !audience_contains(custom.get("aud"), aud) {
+        if !audience_contains(claims.get("aud"), aud) {
             return Err(AuthError::Invalid);
         }
     }
-    let expires_at_ms = claims
-        .expiration
-        .map(|e| e.timestamp_millis().max(0) as u64)
-        .ok_or(AuthError::Invalid)?;
-    let mapped = claims::map_claims(claims.custom, &settings.claims).ok_or(AuthError::Invalid)?;
+    let mapped = claims::map_claims(claims, &settings.claims).ok_or(AuthError::Invalid)?;
     let user = mapped
         .get("sub")
         .and_then(Value::as_str)
@@ -208,7 +201,7 @@ pub fn verify_token(
         .to_owned();
     Ok(Verified {
         user,
-        expires_at_ms,
+        expires_at_ms: exp.clamp(0, i128::from(u64::MAX)) as u64,
         claims: mapped,
     })
 }
@@ -278,34 +271,19 @@ pub fn payload_token(auth: Option<&serde_json::Value>) -> Option<&str> {
 
 /// Signs a short-lived HS256 token for `sub`; used only by the dev-mode token endpoint.
 pub fn mint(secret: &str, sub: &str, now_ms: u64, ttl_secs: u64) -> String {
-    use jwt_compact::Header;
-    #[derive(serde::Serialize)]
-    struct Sub<'a> {
-        sub: &'a str,
-    }
-    let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).unwrap_or_default();
-    let mut claims = Claims::new(Sub { sub });
-    claims.issued_at = Some(now);
-    claims.expiration = Some(now + Duration::seconds(ttl_secs as i64));
-    let key = Hs256Key::new(secret.as_bytes());
-    Hs256
-        .token(&Header::empty().with_token_type("JWT"), &claims, &key)
-        .expect("HS256 signing cannot fail")
+    let now = now_ms / 1000;
+    let claims = serde_json::json!({ "sub": sub, "iat": now, "exp": now + ttl_secs });
+    jws::sign_hs256(secret.as_bytes(), &claims)
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
     use base64::Engine as _;
-    use jwt_compact::alg::{Hs256, Hs256Key};
-    use jwt_compact::{AlgorithmExt, Claims, Header};
 
     /// Signs claims (a JSON object) with HS256, for tests.
     pub fn sign(secret: &str, claims: serde_json::Value) -> String {
-        let key = Hs256Key::new(secret.as_bytes());
-        Hs256
-            .token(&Header::empty(), &Claims::new(claims), &key)
-            .unwrap()
+        super::jws::sign_hs256(secret.as_bytes(), &claims)
     }
 
     /// An unsigned token with `alg: none`.

@@ -3,16 +3,11 @@
 //! it, and hands the machine the tokens whose signatures verified ([`Checked`]); `verify` then
 //! accepts an RS256/ES256/EdDSA token only when it is among them.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine as _;
-use jwt_compact::UntrustedToken;
-
 use super::alg::{self, Alg};
 use super::keys::{self, PublicKey};
 use super::JwtSettings;
 
-/// A token longer than this is refused before anything parses it.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+pub use super::jws::MAX_TOKEN_BYTES;
 /// Tokens one input (a frame, a POST body) gets checked; others there fail as `TOKEN_INVALID`.
 pub const MAX_CHECKED: usize = 4;
 
@@ -30,21 +25,17 @@ pub struct SignatureCheck {
 /// The check an asymmetric token needs; `None` for HS256 tokens, tokens naming an algorithm
 /// that is not configured (`none` included), and tokens that do not parse.
 pub fn needed(token: &str, settings: &JwtSettings) -> Option<SignatureCheck> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return None;
-    }
-    let untrusted = UntrustedToken::new(token).ok()?;
-    let alg = Alg::from_header(untrusted.algorithm()).filter(|a| a.is_asymmetric())?;
+    let jws = super::jws::parse(token)?;
+    let alg = Alg::from_header(&jws.alg).filter(|a| a.is_asymmetric())?;
     let jwks = settings.jwks_url.is_some();
     if !alg::allowed(alg, false, &settings.public_keys, jwks) {
         return None;
     }
-    let (input, sig) = token.rsplit_once('.')?;
     Some(SignatureCheck {
         alg,
-        kid: untrusted.header().key_id.clone(),
-        signing_input: input.to_owned(),
-        signature: B64URL.decode(sig).ok()?,
+        kid: jws.kid,
+        signing_input: jws.signing_input.to_owned(),
+        signature: jws.signature,
     })
 }
 
