@@ -9,6 +9,11 @@ use super::signature::MAX_CHECKED;
 /// Auth-payload tokens of the CONNECT packets in `text` (a polling body when `polling`, else
 /// one WebSocket frame); at most [`MAX_CHECKED`].
 pub fn connect_tokens(text: &str, polling: bool) -> Vec<String> {
+    // Every frame passes here: only an input holding a CONNECT ("40...") is decoded.
+    let connect = text.starts_with("40") || (polling && text.contains("\u{1e}40"));
+    if !connect {
+        return Vec::new();
+    }
     let packets = if polling {
         eio::decode_payload(text).unwrap_or_default()
     } else {

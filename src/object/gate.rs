@@ -66,9 +66,9 @@ impl UserSession {
         let Ok(handover) = serde_json::from_str::<Handover>(&body) else {
             return Response::error("bad handover", 400);
         };
-        let replay = handover.replay.clone();
+        let tokens = crate::auth::inbound::connect_tokens(&handover.replay, true);
         let r = self
-            .feed_checked(&replay, true, |h| h.adopt(now_ms(), handover))
+            .feed_checked(tokens, |h| h.adopt(now_ms(), handover))
             .await;
         match r {
             Ok(actions) => {

@@ -23,6 +23,7 @@ use futures_channel::oneshot;
 use wasm_bindgen::JsCast;
 use worker::*;
 
+use crate::auth::inbound::connect_tokens;
 use crate::config::{Config, ConfigError};
 use crate::log::{Level, Line};
 use crate::protocol::engineio::{Frame, HttpError};
@@ -147,12 +148,12 @@ impl DurableObject for UserSession {
             WebSocketIncomingMessage::String(s) => Frame::Text(s),
             WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
         };
-        let text = match &frame {
-            Frame::Text(t) => t.clone(),
-            Frame::Binary(_) => String::new(),
+        let tokens = match &frame {
+            Frame::Text(t) => connect_tokens(t, false),
+            Frame::Binary(_) => Vec::new(),
         };
         let actions = self
-            .feed_checked(&text, false, |h| h.ws_frame(now_ms(), &sid, frame))
+            .feed_checked(tokens, |h| h.ws_frame(now_ms(), &sid, frame))
             .await;
         self.run(actions).await
     }
@@ -202,11 +203,10 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
 
 impl UserSession {
     /// Runs `f` on the session machine. The borrow ends before any await.
-    /// Feeds an input (`text`: a WebSocket frame, or a polling payload when `polling`) to the
-    /// machine once the asymmetric signatures of its CONNECT tokens were checked (WebCrypto is
-    /// asynchronous, the machine is not); the checks count for this input only.
-    async fn feed_checked<T>(&self, text: &str, polling: bool, f: impl FnOnce(&mut Hub) -> T) -> T {
-        let tokens = crate::auth::inbound::connect_tokens(text, polling);
+    /// Feeds an input to the machine once the asymmetric signatures of its CONNECT `tokens`
+    /// (`auth::inbound::connect_tokens`) were checked (WebCrypto is asynchronous, the machine
+    /// is not); the checks count for this input only.
+    async fn feed_checked<T>(&self, tokens: Vec<String>, f: impl FnOnce(&mut Hub) -> T) -> T {
         if tokens.is_empty() {
             return self.with_hub(f);
         }
