@@ -282,3 +282,38 @@ describe("DISCONNECT_ON_TOKEN_EXPIRY", () => {
     s.close();
   });
 });
+
+describe("a JWKS endpoint that misbehaves", () => {
+  let gw, jwks, key;
+  before(async () => {
+    key = await makeKey("RS256");
+    jwks = await startJwksServer([key]);
+    gw = await startGateway({ vars: { JWT_JWKS_URL: jwks.url } });
+  });
+  after(async () => { await gw?.stop(); await jwks?.close(); });
+
+  const failure = async (pattern) => {
+    const deadline = Date.now() + 5000;
+    const find = () => gw.jsonLogs().find((l) => l.msg?.startsWith("JWKS fetch failed") && pattern.test(l.reason));
+    while (!find() && Date.now() < deadline) await sleep(100);
+    return find();
+  };
+
+  test("a set over 64 KB, then one that never comes, are refused; then the set is fetched", async () => {
+    const token = () => signWith(key, { sub: "misbehaving" });
+    jwks.big = true;
+    assert.equal(await refusedWith(gw.url, "header", await token(), ["polling"]), "TOKEN_INVALID");
+    assert.ok(await failure(/larger than 65536 bytes/), "the oversized set is logged");
+    jwks.big = false;
+    jwks.hang = true;
+    await sleep(REFETCH_MS + 200);
+    const t0 = Date.now();
+    assert.equal(await refusedWith(gw.url, "header", await token(), ["polling"]), "TOKEN_INVALID");
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 2900 && waited < 8000, `refused after ${waited} ms (the fetch timeout is 3 s)`);
+    assert.ok(await failure(/no answer within 3000 ms/), "the timeout is logged");
+    jwks.hang = false;
+    await sleep(REFETCH_MS + 200);
+    await accepted(gw.url, "header", await token(), ["polling"]);
+  });
+});

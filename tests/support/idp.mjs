@@ -33,7 +33,8 @@ export async function signWith(key, claims = {}, { ttl = 3600, header = {} } = {
 
 /**
  * A JWKS server on 127.0.0.1: `url` (the set), `requests` (how many GETs of it), `setKeys`,
- * `cacheControl`, `down` (answers 503), `close()`.
+ * `cacheControl`, `down` (answers 503), `hang` (never answers), `big` (answers over 100 KB),
+ * `close()`.
  */
 export async function startJwksServer(keys = [], { cacheControl = "public, max-age=300", extra, port = 0 } = {}) {
   const state = { keys, cacheControl, down: false, requests: 0 };
@@ -42,8 +43,13 @@ export async function startJwksServer(keys = [], { cacheControl = "public, max-a
     if (path === "/jwks.json") {
       state.requests++;
       if (state.down) { res.writeHead(503).end("down"); return; }
+      // Never answers (until closed).
+      if (state.hang) return;
       res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": state.cacheControl });
-      res.end(JSON.stringify({ keys: state.keys.map((k) => k.publicJwk ?? k) }));
+      const set = { keys: state.keys.map((k) => k.publicJwk ?? k) };
+      // Valid JSON, padded past the gateway's 64 KB bound.
+      if (state.big) set.padding = "x".repeat(100 * 1024);
+      res.end(JSON.stringify(set));
       return;
     }
     if (extra?.(req, res, state)) return;
@@ -59,6 +65,8 @@ export async function startJwksServer(keys = [], { cacheControl = "public, max-a
     port: bound,
     get requests() { return state.requests; },
     set down(v) { state.down = v; },
+    set hang(v) { state.hang = v; },
+    set big(v) { state.big = v; },
     set cacheControl(v) { state.cacheControl = v; },
     setKeys(k) { state.keys = k; },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
