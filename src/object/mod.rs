@@ -210,12 +210,12 @@ impl UserSession {
         if tokens.is_empty() {
             return self.with_hub(f);
         }
-        let mut jwt = self.with_hub(|h| h.jwt().clone());
+        let mut jwt = self.with_hub(|h| h.jwt_mut().clone());
         jwks::check_tokens(&mut jwt, &tokens).await;
         self.with_hub(|h| {
-            h.set_checked_signatures(jwt.checked);
+            h.jwt_mut().checked = jwt.checked;
             let r = f(h);
-            h.set_checked_signatures(Default::default());
+            h.jwt_mut().checked = Default::default();
             r
         })
     }

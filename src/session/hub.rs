@@ -277,15 +277,10 @@ impl Hub {
         self.core.engine.upgrade_begin(sid)
     }
 
-    /// The tokens of the next input whose asymmetric signatures the shell verified (see
-    /// `auth::signature`); they count until the next call.
-    pub fn set_checked_signatures(&mut self, checked: crate::auth::Checked) {
-        self.core.settings.jwt.checked = checked;
-    }
-
-    /// The settings tokens are verified with (the shell checks signatures with them).
-    pub fn jwt(&self) -> &crate::auth::JwtSettings {
-        &self.core.settings.jwt
+    /// The token settings: the shell checks signatures with them and sets `checked` for an
+    /// input (see `auth::signature`).
+    pub fn jwt_mut(&mut self) -> &mut crate::auth::JwtSettings {
+        &mut self.core.settings.jwt
     }
 
     pub fn ws_frame(&mut self, now: u64, sid: &str, frame: Frame) -> Vec<Action> {
