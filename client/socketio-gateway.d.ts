@@ -20,7 +20,10 @@ export type TerminalCode =
 
 export type PromptErrorCode = RejectionCode | TerminalCode;
 
-/** Codes of `error` events about the connection rather than a prompt. */
+/**
+ * Codes of `error` events about the connection rather than a prompt; both are followed by a
+ * DISCONNECT (`TOKEN_EXPIRED` only with `DISCONNECT_ON_TOKEN_EXPIRY=1`).
+ */
 export type ConnectionErrorCode = "SESSION_REPLACED" | "TOKEN_EXPIRED";
 
 /** `send-prompt` payload; other fields go to an `http` upstream as `data`. */

@@ -1,6 +1,6 @@
 //! Every environment variable, parsed once, with errors that name the variable.
 
-use crate::auth::JwtSettings;
+use crate::auth::{keys, ClaimNames, JwtSettings, PublicKey};
 
 /// A setting that cannot be used; the gateway answers 500 and logs this until it is fixed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +181,14 @@ impl Config {
                 leeway_secs: num("JWT_LEEWAY_SECONDS", 30, 0, 3600)?,
                 issuer: get("JWT_ISSUER"),
                 audience: get("JWT_AUDIENCE"),
+                public_keys: public_keys(get("JWT_PUBLIC_KEYS"))?,
+                jwks_url: jwks_url(get("JWT_JWKS_URL"))?,
+                claims: ClaimNames {
+                    user: get("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
+                    rooms: get("JWT_ROOMS_CLAIM").unwrap_or_else(|| "rooms".into()),
+                },
+                disconnect_on_expiry: flag("DISCONNECT_ON_TOKEN_EXPIRY")?,
+                checked: Default::default(),
             },
             allowed_origins,
             ping_interval_ms: num("PING_INTERVAL_MS", 25_000, 100, 3_600_000)?,
@@ -213,6 +221,31 @@ impl Config {
 }
 
 const HOUR_MS: u64 = 3_600_000;
+
+/// `JWT_PUBLIC_KEYS`: PEM blocks or JWK(s); every key given must be usable.
+fn public_keys(text: Option<String>) -> Result<Vec<PublicKey>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    keys::parse_configured(&text).map_err(|reason| ConfigError {
+        var: "JWT_PUBLIC_KEYS",
+        reason,
+    })
+}
+
+/// `JWT_JWKS_URL`: https, or http to a loopback host (a local dev key server).
+fn jwks_url(url: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if !crate::auth::jwks::acceptable_url(&url) {
+        return Err(ConfigError {
+            var: "JWT_JWKS_URL",
+            reason: format!("expected an https:// URL (http only to 127.0.0.1), got {url:?}"),
+        });
+    }
+    Ok(Some(url))
+}
 
 fn prompt(
     get: &impl Fn(&str) -> Option<String>,

@@ -309,6 +309,7 @@ fn verify_never_panics_on_signed_claims() {
                 leeway_secs,
                 issuer,
                 audience,
+                ..Default::default()
             };
             let token = sign(SECRET, claims.clone());
             if let Ok(user) = verify(&token, &settings, now_ms) {

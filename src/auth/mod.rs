@@ -1,12 +1,24 @@
-//! Token extraction and HS256 JWT verification.
+//! Token extraction and JWT verification: HS256 with `JWT_SECRET`; RS256, ES256 and EdDSA with
+//! configured keys or a JWKS (see `signature` for how the shell checks those).
 //!
 //! A token may arrive in the Socket.IO auth payload, an `Authorization: Bearer` header or a
 //! `token` query parameter, preferred in that order. Token values are never logged.
 
-use chrono::{DateTime, Duration, Utc};
-use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
-use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub mod alg;
+pub mod claims;
+pub mod inbound;
+pub mod jwks;
+pub mod jws;
+pub mod keys;
+mod pem;
+pub mod signature;
+
+pub use alg::Alg;
+pub use claims::ClaimNames;
+pub use keys::PublicKey;
+pub use signature::Checked;
 
 /// Why a connection was refused; `code()` is what the client sees in `err.data.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,126 +71,145 @@ impl AuthError {
 /// Verification settings, taken from the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct JwtSettings {
+    /// `JWT_SECRET`: HS256.
     pub secret: Option<String>,
     pub leeway_secs: u64,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// `JWT_PUBLIC_KEYS`: RS256, ES256, EdDSA keys given in the configuration.
+    pub public_keys: Vec<PublicKey>,
+    /// `JWT_JWKS_URL`: the identity provider's key set.
+    pub jwks_url: Option<String>,
+    /// `JWT_USER_CLAIM`, `JWT_ROOMS_CLAIM`.
+    pub claims: ClaimNames,
+    /// `DISCONNECT_ON_TOKEN_EXPIRY`.
+    pub disconnect_on_expiry: bool,
+    /// Asymmetric signatures the shell verified for the input being handled.
+    pub checked: Checked,
 }
 
-#[derive(Debug, Deserialize)]
-struct CustomClaims {
-    sub: Option<String>,
-    iss: Option<String>,
-    aud: Option<Audience>,
+impl JwtSettings {
+    /// Any one key source is enough; without one every connection is `SERVER_MISCONFIGURED`.
+    pub fn has_key_source(&self) -> bool {
+        self.secret.as_deref().is_some_and(|s| !s.is_empty())
+            || !self.public_keys.is_empty()
+            || self.jwks_url.is_some()
+    }
 }
 
-/// The claim naming the rooms a connection joins (one place to change when it becomes
-/// configurable).
-pub const ROOMS_CLAIM: &str = "rooms";
-
-/// What a verified token says for push: its user and the rooms its connection joins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+/// A verified token: who it names, until when it is valid, and its mapped claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
     pub user: String,
+    /// `exp` in epoch milliseconds.
+    pub expires_at_ms: u64,
+    /// The claims after the claims-mapping step (user at `sub`, rooms at `rooms`).
+    pub claims: Map<String, Value>,
+    /// The rooms its connection joins (server push), from the rooms claim.
     pub rooms: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, want: &str) -> bool {
-        match self {
-            Audience::One(a) => a == want,
-            Audience::Many(v) => v.iter().any(|a| a == want),
-        }
+/// Whether an `aud` claim (a string or an array of strings) names `want`.
+fn audience_contains(aud: Option<&Value>, want: &str) -> bool {
+    match aud {
+        Some(Value::String(a)) => a == want,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
+        _ => false,
     }
 }
 
-/// Verifies an HS256 token and returns its user id (`sub`). `exp` is mandatory.
+/// Verifies a token and returns its user id (the `JWT_USER_CLAIM`). `exp` is mandatory.
 pub fn verify(token: &str, settings: &JwtSettings, now_ms: u64) -> Result<String, AuthError> {
-    verify_member(token, settings, now_ms).map(|v| v.user)
+    verify_token(token, settings, now_ms).map(|v| v.user)
 }
 
-/// Verifies an HS256 token and returns its user and rooms; a rooms claim of the wrong shape
-/// makes the token invalid.
-pub fn verify_member(
+/// The claims of a token whose signature holds: HS256 against `JWT_SECRET`; RS256, ES256 and
+/// EdDSA when the shell verified the signature (`settings.checked`).
+fn signed_claims(token: &str, settings: &JwtSettings) -> Result<Map<String, Value>, AuthError> {
+    let jws = jws::parse(token).ok_or(AuthError::Invalid)?;
+    let signed = match Alg::from_header(&jws.alg).ok_or(AuthError::Invalid)? {
+        Alg::Hs256 => settings
+            .secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_some_and(|secret| jws.hs256_valid(secret.as_bytes())),
+        _ => settings.checked.contains(token),
+    };
+    if !signed {
+        return Err(AuthError::Invalid);
+    }
+    jws.claims().ok_or(AuthError::Invalid)
+}
+
+/// A NumericDate claim (seconds, fractions allowed) in epoch ms; `Err` when it is not a number.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i128>, AuthError> {
+    let Some(v) = claims.get(name) else {
+        return Ok(None);
+    };
+    let ms = if let Some(i) = v.as_i64() {
+        i128::from(i) * 1000
+    } else if let Some(u) = v.as_u64() {
+        i128::from(u) * 1000
+    } else {
+        // Saturating: a date beyond any clock is just far away.
+        v.as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| (f * 1000.0) as i128)
+            .ok_or(AuthError::Invalid)?
+    };
+    Ok(Some(ms))
+}
+
+/// Verifies a token: its signature, `exp` (mandatory) and `nbf` with the leeway, the issuer
+/// and audience when configured, and the user claim.
+pub fn verify_token(
     token: &str,
     settings: &JwtSettings,
     now_ms: u64,
-) -> Result<Member, AuthError> {
-    let secret = settings
-        .secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or(AuthError::Misconfigured)?;
+) -> Result<Verified, AuthError> {
+    if !settings.has_key_source() {
+        return Err(AuthError::Misconfigured);
+    }
     if token.is_empty() {
         return Err(AuthError::Missing);
     }
-    let raw = token;
-    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Invalid)?;
-    let key = Hs256Key::new(secret.as_bytes());
-    // The validator refuses any `alg` other than HS256, `none` included.
-    let token = Hs256
-        .validator::<CustomClaims>(&key)
-        .validate(&untrusted)
-        .map_err(|_| AuthError::Invalid)?;
-    let claims = token.claims();
-    let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).ok_or(AuthError::Invalid)?;
-    let leeway = Duration::seconds(settings.leeway_secs as i64);
-    let opts = TimeOptions::new(leeway, move || now);
-    match claims.validate_expiration(&opts) {
-        Ok(_) => {}
-        Err(ValidationError::Expired) => return Err(AuthError::Expired),
-        Err(_) => return Err(AuthError::Invalid),
+    let claims = signed_claims(token, settings)?;
+    let now = i128::from(now_ms);
+    let leeway = i128::from(settings.leeway_secs) * 1000;
+    let exp = numeric_date(&claims, "exp")?.ok_or(AuthError::Invalid)?;
+    let nbf = numeric_date(&claims, "nbf")?;
+    numeric_date(&claims, "iat")?;
+    if now > exp.saturating_add(leeway) {
+        return Err(AuthError::Expired);
     }
-    // Not `validate_maturity`: its `nbf - leeway` panics for an `nbf` near chrono's minimum.
-    if let Some(nbf) = claims.not_before {
-        if nbf
-            .checked_sub_signed(leeway)
-            .is_some_and(|start| now < start)
-        {
-            return Err(AuthError::Invalid);
-        }
+    if nbf.is_some_and(|nbf| now < nbf.saturating_sub(leeway)) {
+        return Err(AuthError::Invalid);
     }
-    let custom = &claims.custom;
     if let Some(iss) = &settings.issuer {
-        if custom.iss.as_deref() != Some(iss) {
+        if claims.get("iss").and_then(Value::as_str) != Some(iss) {
             return Err(AuthError::Invalid);
         }
     }
     if let Some(aud) = &settings.audience {
-        if !custom.aud.as_ref().is_some_and(|a| a.contains(aud)) {
+        if !audience_contains(claims.get("aud"), aud) {
             return Err(AuthError::Invalid);
         }
     }
-    let rooms = crate::push::names::rooms_claim(claim(raw, ROOMS_CLAIM)?.as_ref())
-        .map_err(|_| AuthError::Invalid)?;
-    match custom.sub.as_deref() {
-        Some(sub) if crate::push::names::user_id_ok(sub) => Ok(Member {
-            user: sub.to_owned(),
-            rooms,
-        }),
-        _ => Err(AuthError::Invalid),
-    }
-}
-
-/// The claim named `name` of a token whose signature was checked: its payload is read again as
-/// a plain JSON object (far less code than collecting every claim while validating).
-fn claim(token: &str, name: &str) -> Result<Option<serde_json::Value>, AuthError> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).ok_or(AuthError::Invalid)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| AuthError::Invalid)?;
-    let mut claims: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes).map_err(|_| AuthError::Invalid)?;
-    // Taken out of the map without `remove`, which reorders an order-preserving map.
-    Ok(claims.get_mut(name).map(serde_json::Value::take))
+    let mapped = claims::map_claims(claims, &settings.claims).ok_or(AuthError::Invalid)?;
+    let user = mapped
+        .get("sub")
+        .and_then(Value::as_str)
+        .ok_or(AuthError::Invalid)?
+        .to_owned();
+    // A rooms claim of the wrong shape makes the whole token invalid.
+    let rooms =
+        crate::push::names::rooms_claim(mapped.get("rooms")).map_err(|_| AuthError::Invalid)?;
+    Ok(Verified {
+        user,
+        expires_at_ms: exp.clamp(0, i128::from(u64::MAX)) as u64,
+        claims: mapped,
+        rooms,
+    })
 }
 
 /// The token of an `Authorization: Bearer <jwt>` header value.
@@ -193,6 +224,11 @@ pub fn http_token(authorization: Option<&str>, url: &url::Url) -> Option<String>
     if let Some(t) = authorization.and_then(bearer) {
         return Some(t.to_owned());
     }
+    query_token(url)
+}
+
+/// The `token` query parameter.
+pub fn query_token(url: &url::Url) -> Option<String> {
     url.query_pairs()
         .find(|(k, v)| k == "token" && !v.is_empty())
         .map(|(_, v)| v.into_owned())
@@ -206,30 +242,31 @@ pub fn verify_http(
     settings: &JwtSettings,
     now_ms: u64,
 ) -> Option<Result<String, AuthError>> {
-    verify_http_member(authorization, url, settings, now_ms).map(|r| r.map(|v| v.user))
+    verify_http_token(authorization, url, settings, now_ms).map(|r| r.map(|v| v.user))
 }
 
-/// [`verify_http`] with the rooms of the token that routes the request (the header's when
-/// both are present: they name the same user).
-pub fn verify_http_member(
+/// [`verify_http`] with the whole verdict: the earliest `exp` (ms) of the tokens, and the
+/// rooms of the header's token when both are present (they name the same user).
+pub fn verify_http_token(
     authorization: Option<&str>,
     url: &url::Url,
     settings: &JwtSettings,
     now_ms: u64,
-) -> Option<Result<Member, AuthError>> {
+) -> Option<Result<Verified, AuthError>> {
+    let one = |t: &str| verify_token(t, settings, now_ms);
     let header = authorization.and_then(bearer);
-    let query = url
-        .query_pairs()
-        .find(|(k, v)| k == "token" && !v.is_empty())
-        .map(|(_, v)| v.into_owned());
+    let query = query_token(url);
     match (header, query) {
         (None, None) => None,
-        (Some(t), None) => Some(verify_member(t, settings, now_ms)),
-        (None, Some(t)) => Some(verify_member(&t, settings, now_ms)),
-        (Some(h), Some(q)) => Some(verify_member(h, settings, now_ms).and_then(|hu| {
-            let qu = verify(&q, settings, now_ms)?;
-            if hu.user == qu {
-                Ok(hu)
+        (Some(t), None) => Some(one(t)),
+        (None, Some(t)) => Some(one(&t)),
+        (Some(h), Some(q)) => Some(one(h).and_then(|hv| {
+            let qv = one(&q)?;
+            if hv.user == qv.user {
+                Ok(Verified {
+                    expires_at_ms: hv.expires_at_ms.min(qv.expires_at_ms),
+                    ..hv
+                })
             } else {
                 Err(AuthError::Mismatch)
             }
@@ -244,34 +281,19 @@ pub fn payload_token(auth: Option<&serde_json::Value>) -> Option<&str> {
 
 /// Signs a short-lived HS256 token for `sub`; used only by the dev-mode token endpoint.
 pub fn mint(secret: &str, sub: &str, now_ms: u64, ttl_secs: u64) -> String {
-    use jwt_compact::{Claims, Header};
-    #[derive(serde::Serialize)]
-    struct Sub<'a> {
-        sub: &'a str,
-    }
-    let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).unwrap_or_default();
-    let mut claims = Claims::new(Sub { sub });
-    claims.issued_at = Some(now);
-    claims.expiration = Some(now + Duration::seconds(ttl_secs as i64));
-    let key = Hs256Key::new(secret.as_bytes());
-    Hs256
-        .token(&Header::empty().with_token_type("JWT"), &claims, &key)
-        .expect("HS256 signing cannot fail")
+    let now = now_ms / 1000;
+    let claims = serde_json::json!({ "sub": sub, "iat": now, "exp": now + ttl_secs });
+    jws::sign_hs256(secret.as_bytes(), &claims)
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
     use base64::Engine as _;
-    use jwt_compact::alg::{Hs256, Hs256Key};
-    use jwt_compact::{AlgorithmExt, Claims, Header};
 
     /// Signs claims (a JSON object) with HS256, for tests.
     pub fn sign(secret: &str, claims: serde_json::Value) -> String {
-        let key = Hs256Key::new(secret.as_bytes());
-        Hs256
-            .token(&Header::empty(), &Claims::new(claims), &key)
-            .unwrap()
+        super::jws::sign_hs256(secret.as_bytes(), &claims)
     }
 
     /// An unsigned token with `alg: none`.
@@ -293,3 +315,9 @@ mod http_token_tests;
 // Property tests run natively only (proptest does not build for wasm32-unknown-unknown).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz_tests;
+
+#[cfg(test)]
+mod key_tests;
+
+#[cfg(test)]
+mod policy_tests;

@@ -17,6 +17,7 @@ use crate::protocol::socketio;
 use crate::relay_budget::RelayBudget;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_RELAY_SID, H_USER};
+use crate::shell::jwks;
 use crate::shell::random::random_bytes;
 use crate::shell::stubs::{user_stub_in, BINDING};
 use crate::sid;
@@ -153,7 +154,10 @@ impl Relay {
         client: &WebSocket,
         headers: Headers,
     ) -> Option<WebSocket> {
-        let stub = self.upstream_stub(first, &headers)?;
+        let token = first.text().as_deref().and_then(connect_token);
+        let mut jwt = self.jwt.clone();
+        jwks::check_tokens(&mut jwt, token.as_slice()).await;
+        let stub = self.upstream_stub(token, &jwt, &headers)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Get).with_headers(headers);
         let req = Request::new_with_init(self.url.as_str(), &init).ok()?;
@@ -166,14 +170,15 @@ impl Relay {
         }
     }
 
-    /// The user's object when the CONNECT's token verifies, else the gate; `headers` get what
-    /// that object must know.
-    fn upstream_stub(&self, first: &MessageEvent, headers: &Headers) -> Option<Stub> {
-        let payload_user = first
-            .text()
-            .as_deref()
-            .and_then(connect_token)
-            .map(|t| auth::verify(&t, &self.jwt, now_ms()));
+    /// The user's object when the first frame's CONNECT token verifies, else the gate;
+    /// `headers` get what that object must know.
+    fn upstream_stub(
+        &self,
+        token: Option<String>,
+        jwt: &JwtSettings,
+        headers: &Headers,
+    ) -> Option<Stub> {
+        let payload_user = token.map(|t| auth::verify(&t, jwt, now_ms()));
         let namespace = self.env.durable_object(BINDING).ok()?;
         let _ = headers.set(H_RELAY_SID, &self.sid);
         let stub = match payload_user {

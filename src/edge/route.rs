@@ -9,15 +9,16 @@ use futures_util::StreamExt;
 use worker::*;
 
 use super::{relay, Incoming};
-use crate::auth::{self, AuthError, Member};
+use crate::auth::{self, AuthError};
 use crate::config::Config;
 use crate::protocol::engineio::HttpError;
 use crate::ratelimit::WindowLimiter;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{
-    self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_ROOMS, H_USER, INTERNAL_PREFIX,
+    self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_ROOMS, H_TOKEN_EXP, H_USER, INTERNAL_PREFIX,
 };
 use crate::shell::http::{cors_headers, http_error};
+use crate::shell::jwks;
 use crate::shell::stubs::user_stub_in;
 use crate::sid;
 
@@ -92,10 +93,11 @@ pub(super) async fn handshake(
     ctx: &Context,
 ) -> Result<Response> {
     let cors = inc.cors.as_deref();
-    match http_auth(&inc.req, &inc.url, config)? {
+    match http_auth(&inc.req, &inc.url, config).await? {
         Ok(verified) => {
             let stub = user_stub_in(namespace, &verified.user)?;
             let user_h = headers::encode(&verified.user);
+            let exp_h = verified.expires_at_ms.to_string();
             let rooms_h =
                 (!verified.rooms.is_empty()).then(|| headers::encode_rooms(&verified.rooms));
             let fwd = forward_request(
@@ -103,6 +105,7 @@ pub(super) async fn handshake(
                 &inc.url,
                 &[
                     (H_USER, Some(&user_h)),
+                    (H_TOKEN_EXP, Some(&exp_h)),
                     (H_ROOMS, rooms_h.as_deref()),
                     (H_CORS_ORIGIN, cors),
                 ],
@@ -132,20 +135,30 @@ pub(super) async fn handshake(
     }
 }
 
-/// The user (and rooms) named by the header or query token, or why there is none.
-fn http_auth(
+/// What the header or query token says (user, when it expires, rooms), or why there is none.
+async fn http_auth(
     req: &Request,
     url: &Url,
     config: &Config,
-) -> Result<std::result::Result<Member, AuthError>> {
+) -> Result<std::result::Result<auth::Verified, AuthError>> {
     if config.conformance {
         return Ok(Err(AuthError::Missing));
     }
     let authorization = req.headers().get("Authorization")?;
+    // Asymmetric signatures are checked first (WebCrypto is asynchronous).
+    let tokens: Vec<String> = authorization
+        .as_deref()
+        .and_then(auth::bearer)
+        .map(str::to_owned)
+        .into_iter()
+        .chain(auth::query_token(url))
+        .collect();
+    let mut jwt = config.jwt.clone();
+    jwks::check_tokens(&mut jwt, &tokens).await;
     Ok(
-        match auth::verify_http_member(authorization.as_deref(), url, &config.jwt, now_ms()) {
+        match auth::verify_http_token(authorization.as_deref(), url, &jwt, now_ms()) {
             Some(verdict) => verdict,
-            None if config.jwt.secret.is_none() => Err(AuthError::Misconfigured),
+            None if !config.jwt.has_key_source() => Err(AuthError::Misconfigured),
             None => Err(AuthError::Missing),
         },
     )

@@ -66,7 +66,10 @@ impl UserSession {
         let Ok(handover) = serde_json::from_str::<Handover>(&body) else {
             return Response::error("bad handover", 400);
         };
-        let r = self.with_hub(|h| h.adopt(now_ms(), handover));
+        let tokens = crate::auth::inbound::connect_tokens(&handover.replay, true);
+        let r = self
+            .feed_checked(tokens, |h| h.adopt(now_ms(), handover))
+            .await;
         match r {
             Ok(actions) => {
                 self.run(actions).await?;

@@ -28,6 +28,7 @@ use futures_channel::oneshot;
 use wasm_bindgen::JsCast;
 use worker::*;
 
+use crate::auth::inbound::connect_tokens;
 use crate::config::{Config, ConfigError};
 use crate::log::{Level, Line};
 use crate::protocol::engineio::{Frame, HttpError};
@@ -37,6 +38,7 @@ use crate::shell::console::log;
 use crate::shell::env;
 use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
 use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade};
+use crate::shell::jwks;
 use crate::shell::random::CryptoIds;
 
 struct Inner {
@@ -161,7 +163,13 @@ impl DurableObject for UserSession {
             WebSocketIncomingMessage::String(s) => Frame::Text(s),
             WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
         };
-        let actions = self.with_hub(|h| h.ws_frame(now_ms(), &sid, frame));
+        let tokens = match &frame {
+            Frame::Text(t) => connect_tokens(t, false),
+            Frame::Binary(_) => Vec::new(),
+        };
+        let actions = self
+            .feed_checked(tokens, |h| h.ws_frame(now_ms(), &sid, frame))
+            .await;
         self.run(actions).await
     }
 
@@ -214,6 +222,23 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
 
 impl UserSession {
     /// Runs `f` on the session machine. The borrow ends before any await.
+    /// Feeds an input to the machine once the asymmetric signatures of its CONNECT `tokens`
+    /// (`auth::inbound::connect_tokens`) were checked (WebCrypto is asynchronous, the machine
+    /// is not); the checks count for this input only.
+    async fn feed_checked<T>(&self, tokens: Vec<String>, f: impl FnOnce(&mut Hub) -> T) -> T {
+        if tokens.is_empty() {
+            return self.with_hub(f);
+        }
+        let mut jwt = self.with_hub(|h| h.jwt_mut().clone());
+        jwks::check_tokens(&mut jwt, &tokens).await;
+        self.with_hub(|h| {
+            h.jwt_mut().checked = jwt.checked;
+            let r = f(h);
+            h.jwt_mut().checked = Default::default();
+            r
+        })
+    }
+
     fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
         let mut inner = self.inner.borrow_mut();
         f(inner.hub.as_mut().expect("configured"))

@@ -7,7 +7,7 @@ use super::UserSession;
 use crate::auth::AuthError;
 use crate::session::{HttpAuth, Transport, Upgrade};
 use crate::shell::clock::now_ms;
-use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_ROOMS, H_USER};
+use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_ROOMS, H_TOKEN_EXP, H_USER};
 use crate::shell::http::{http_error, text_response};
 use crate::shell::random::random_bytes;
 use crate::sid;
@@ -46,6 +46,10 @@ impl UserSession {
         origin: Option<&str>,
     ) -> Result<Response> {
         let auth = Self::http_auth(req)?;
+        let token_exp = req
+            .headers()
+            .get(H_TOKEN_EXP)?
+            .and_then(|v| v.parse::<u64>().ok());
         let raw = req.url()?.path().starts_with("/engine.io");
         // A relayed socket got its open packet, and this sid, from the Worker.
         let relay_sid = req.headers().get(H_RELAY_SID)?;
@@ -61,6 +65,7 @@ impl UserSession {
             if !rooms.is_empty() {
                 h.set_http_rooms(&sid, rooms);
             }
+            h.set_http_token_expiry(&sid, token_exp);
             if raw {
                 h.set_raw(&sid);
             }

@@ -32,7 +32,9 @@ impl UserSession {
             self.with_hub(|h| h.post_too_large(now_ms(), sid))
         } else {
             let body = req.text().await.unwrap_or_default();
-            self.with_hub(|h| h.post(now_ms(), sid, &body))
+            let tokens = crate::auth::inbound::connect_tokens(&body, true);
+            self.feed_checked(tokens, |h| h.post(now_ms(), sid, &body))
+                .await
         };
         self.run(actions).await?;
         match result {

@@ -20,19 +20,32 @@ pub fn verdict(
     payload: Option<&Value>,
     http: &HttpAuth,
 ) -> Result<String, AuthError> {
+    authenticate(jwt, now, payload, http, None).map(|(user, _)| user)
+}
+
+/// [`verdict`] with when the authenticating token expires (ms): the payload token's `exp`, or
+/// `http_exp`, the `exp` of the token the Worker verified.
+pub fn authenticate(
+    jwt: &JwtSettings,
+    now: u64,
+    payload: Option<&Value>,
+    http: &HttpAuth,
+    http_exp: Option<u64>,
+) -> Result<(String, Option<u64>), AuthError> {
+    let verified = |t| auth::verify_token(t, jwt, now).map(|v| (v.user, Some(v.expires_at_ms)));
     let verdict = match (auth::payload_token(payload), http) {
-        (Some(t), HttpAuth::User(routed)) => match auth::verify(t, jwt, now) {
-            Ok(u) if &u == routed => Ok(u),
+        (Some(t), HttpAuth::User(routed)) => match verified(t) {
+            Ok((u, exp)) if &u == routed => Ok((u, exp)),
             Ok(_) => Err(AuthError::Mismatch),
             Err(e) => Err(e),
         },
-        (Some(t), HttpAuth::Failed(_)) => auth::verify(t, jwt, now),
-        (None, HttpAuth::User(u)) => Ok(u.clone()),
+        (Some(t), HttpAuth::Failed(_)) => verified(t),
+        (None, HttpAuth::User(u)) => Ok((u.clone(), http_exp)),
         (None, HttpAuth::Failed(e)) => Err(*e),
     };
     match verdict {
-        // A missing secret explains every other failure.
-        Err(_) if jwt.secret.is_none() => Err(AuthError::Misconfigured),
+        // A missing key source explains every other failure.
+        Err(_) if !jwt.has_key_source() => Err(AuthError::Misconfigured),
         v => v,
     }
 }
@@ -65,16 +78,21 @@ impl Application for Gateway {
             // Its first CONNECT was refused; a WebSocket cannot move to the user's object.
             return reconnect_required();
         }
-        let user = match verdict(&core.settings().jwt, core.now(), auth, &http) {
-            Ok(u) => u,
-            Err(e) => return refusal(e),
-        };
+        let http_exp = core.sio.get(sid).and_then(|s| s.expiry.http_exp);
+        let (user, exp) =
+            match authenticate(&core.settings().jwt, core.now(), auth, &http, http_exp) {
+                Ok(v) => v,
+                Err(e) => return refusal(e),
+            };
         match core.owner() {
             // A gate cannot hand a WebSocket over; the client opens a new connection.
             None if core.transport(sid) != Some(Transport::Polling) => reconnect_required(),
             None => Connect::HandOver { user },
             Some(owner) if owner == user => match core.take_connect() {
-                Ok(()) => Connect::Accept { user: Some(user) },
+                Ok(()) => {
+                    super::expiry::on_accept(core, sid, exp);
+                    Connect::Accept { user: Some(user) }
+                }
                 Err(ms) => Connect::Refuse {
                     message: "Too many connections; retry later".into(),
                     data: Some(json!({ "code": "RATE_LIMITED", "retryAfterMs": ms })),

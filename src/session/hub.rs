@@ -230,6 +230,13 @@ impl Hub {
     }
 
     /// Makes a session a bare Engine.IO echo session (conformance mode only).
+    /// `exp` (ms) of the header or query token the Worker verified for this session.
+    pub fn set_http_token_expiry(&mut self, sid: &str, exp_ms: Option<u64>) {
+        if let (Some(e), Some(exp)) = (self.core.sio.expiry_mut(sid), exp_ms) {
+            e.http_exp = Some(exp);
+        }
+    }
+
     pub fn set_raw(&mut self, sid: &str) {
         if self.core.settings.conformance {
             self.core.sio.remove(sid);
@@ -274,6 +281,12 @@ impl Hub {
         self.core.engine.upgrade_begin(sid)
     }
 
+    /// The token settings: the shell checks signatures with them and sets `checked` for an
+    /// input (see `auth::signature`).
+    pub fn jwt_mut(&mut self) -> &mut crate::auth::JwtSettings {
+        &mut self.core.settings.jwt
+    }
+
     pub fn ws_frame(&mut self, now: u64, sid: &str, frame: Frame) -> Vec<Action> {
         let c = self.at(now);
         if let Some(p) = c.engine.ws_frame(now, sid, frame, &mut c.fx) {
@@ -295,6 +308,7 @@ impl Hub {
         let mut d = Deadlines::default();
         c.engine.deadlines(&mut d);
         c.sio.deadlines(c.settings.connect_timeout, &mut d);
+        super::expiry::deadlines(c, &mut d);
         c.gate.deadlines(c.forward_idle_ms(), &mut d);
         let mirror = c.state.mirror.as_ref().and_then(mirror::Plan::deadline);
         d.add_opt(Timer::MirrorRetry, mirror);
@@ -323,6 +337,7 @@ impl Hub {
         for sid in c.sio.connect_expired(now, c.settings.connect_timeout) {
             c.close(&sid, CloseReason::ConnectTimeout);
         }
+        super::expiry::expire(c, now);
         let idle = c.forward_idle_ms();
         c.gate.expire(now, idle);
         c.mirror_tick();

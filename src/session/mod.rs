@@ -15,6 +15,7 @@ pub mod app;
 pub mod conformance;
 mod core;
 pub mod engine;
+pub mod expiry;
 pub mod gate;
 pub mod gateway;
 pub mod history;

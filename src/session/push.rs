@@ -152,7 +152,7 @@ impl Core {
     /// won over the HTTP-level token), else from the token that routed the session.
     pub fn connect_rooms(&self, sid: &str, auth: Option<&Value>) -> Vec<String> {
         if let Some(t) = crate::auth::payload_token(auth) {
-            return crate::auth::verify_member(t, &self.settings.jwt, self.now)
+            return crate::auth::verify_token(t, &self.settings.jwt, self.now)
                 .map(|v| v.rooms)
                 .unwrap_or_default();
         }

@@ -42,6 +42,8 @@ pub enum CloseReason {
     /// Connection state recovery picked the connection up on a newer transport; the old one
     /// (half dead) closes without a word to the client.
     Resumed,
+    /// The token that authenticated the connection expired (`DISCONNECT_ON_TOKEN_EXPIRY`).
+    TokenExpired,
 }
 
 /// How the transport is ended.
@@ -57,9 +59,8 @@ impl CloseReason {
     pub fn ending(&self) -> Ending {
         use CloseReason::*;
         match self {
-            ConnectTimeout | ParseError(_) | InvalidPacket | Replaced | TooManyRefusals => {
-                Ending::Graceful
-            }
+            ConnectTimeout | ParseError(_) | InvalidPacket | Replaced | TooManyRefusals
+            | TokenExpired => Ending::Graceful,
             TooManySessions => Ending::Immediate(Some((CLOSE_POLICY, "too many sessions"))),
             TransportClose => Ending::Immediate(None),
             MessageTooBig => Ending::Immediate(Some((CLOSE_TOO_BIG, "Message Too Big"))),
@@ -108,6 +109,7 @@ impl fmt::Display for CloseReason {
             QueueOverflow => f.write_str("outgoing queue over its cap"),
             TooManyPackets => f.write_str("too many packets in one payload"),
             Resumed => f.write_str("recovered on a newer transport"),
+            TokenExpired => f.write_str("token expired"),
         }
     }
 }

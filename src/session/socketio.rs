@@ -44,6 +44,9 @@ pub struct SioSession {
     /// The rooms named by the token the Worker verified at HTTP level (see `User`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<String>,
+    /// When its tokens expire (`DISCONNECT_ON_TOKEN_EXPIRY`).
+    #[serde(default)]
+    pub expiry: super::expiry::TokenExpiry,
     #[serde(skip)]
     decoder: Decoder,
 }
@@ -155,6 +158,13 @@ impl SocketIo {
         self.changed.insert(sid.to_owned());
     }
 
+    /// A session's token expiries, to change (the session is stored again).
+    pub fn expiry_mut(&mut self, sid: &str) -> Option<&mut super::expiry::TokenExpiry> {
+        let s = self.sessions.get_mut(sid)?;
+        self.changed.insert(sid.to_owned());
+        Some(&mut s.expiry)
+    }
+
     pub fn take_changed(&mut self) -> BTreeSet<String> {
         std::mem::take(&mut self.changed)
     }
@@ -167,6 +177,7 @@ impl SocketIo {
             unjoined_since: now,
             refusals: 0,
             rooms: Vec::new(),
+            expiry: Default::default(),
             decoder: Decoder::default(),
         };
         self.sessions.insert(sid.to_owned(), s);

@@ -21,6 +21,8 @@ pub enum Timer {
     HistoryPrune,
     /// Room joins not confirmed yet are sent again.
     RoomJoinRetry,
+    /// A connection's token expires (`DISCONNECT_ON_TOKEN_EXPIRY`).
+    TokenExpiry,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

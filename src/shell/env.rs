@@ -35,10 +35,10 @@ fn warn_once(c: &Config) {
             "DOMAIN_URL is unset: every origin is allowed",
         ));
     }
-    if c.jwt.secret.is_none() {
+    if !c.jwt.has_key_source() {
         log(&Line::new(
             Level::Error,
-            "JWT_SECRET is unset: every connection is refused with SERVER_MISCONFIGURED",
+            "JWT_SECRET is unset and so are JWT_PUBLIC_KEYS and JWT_JWKS_URL: every connection is refused with SERVER_MISCONFIGURED",
         ));
     }
     if c.jwt.secret.as_ref().is_some_and(|s| s.len() < 32) {

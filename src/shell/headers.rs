@@ -4,6 +4,8 @@
 pub const INTERNAL_PREFIX: &str = "x-gw-";
 /// The verified user id (encoded with [`encode`]).
 pub const H_USER: &str = "x-gw-user";
+/// `exp` (epoch ms) of the token the Worker verified, for `DISCONNECT_ON_TOKEN_EXPIRY`.
+pub const H_TOKEN_EXP: &str = "x-gw-token-exp";
 /// Why the Worker could not authenticate the request: an [`crate::auth::AuthError`] code.
 pub const H_AUTH: &str = "x-gw-auth";
 /// The sid the Worker already sent to a relayed WebSocket in its open packet.

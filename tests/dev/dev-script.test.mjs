@@ -29,7 +29,7 @@ let ports;
 before(async () => {
   assertFreshBuild();
   dir = mkdtempSync(join(tmpdir(), "dev-script-"));
-  for (const f of ["scripts/dev", "scripts/setup", "scripts/mint-token.mjs", "tests/support/jwt.mjs", "tests/support/upstash-server.mjs", "wrangler.toml", "Cargo.lock", "package-lock.json"]) {
+  for (const f of ["scripts/dev", "scripts/setup", "scripts/mint-token.mjs", "scripts/dev-keys.mjs", "tests/support/jwt.mjs", "tests/support/idp.mjs", "tests/support/upstash-server.mjs", "wrangler.toml", "Cargo.lock", "package-lock.json"]) {
     mkdirSync(join(dir, f, ".."), { recursive: true });
     cpSync(join(ROOT, f), join(dir, f));
   }
@@ -37,7 +37,7 @@ before(async () => {
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   writeFileSync(join(dir, "scripts", "build-worker"), "#!/usr/bin/env bash\n# build/ is a copy of the tested build\n");
   chmodSync(join(dir, "scripts", "build-worker"), 0o755);
-  ports = { PORT: await findFreePort(), DEV_REDIS_PORT: await findFreePort(), DEV_REDIS_REST_PORT: await findFreePort() };
+  ports = { PORT: await findFreePort(), DEV_REDIS_PORT: await findFreePort(), DEV_REDIS_REST_PORT: await findFreePort(), DEV_KEYS_PORT: await findFreePort() };
 });
 
 after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
@@ -45,7 +45,7 @@ after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 /** Runs ./scripts/dev in the copy until wrangler is ready; `stop()` ends its process group. */
 async function startDev(extraEnv = {}) {
   const env = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), NO_COLOR: "1", ...extraEnv };
-  for (const k of ["JWT_SECRET", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL", "REDIS_PASSWORD", "DEV_USER", "PUSH_API_TOKEN"]) {
+  for (const k of ["JWT_SECRET", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL", "REDIS_PASSWORD", "DEV_USER", "JWT_JWKS_URL", "JWT_PUBLIC_KEYS", "PUSH_API_TOKEN"]) {
     if (!(k in extraEnv)) delete env[k];
   }
   const child = spawn("bash", [join(dir, "scripts", "dev")], { cwd: dir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -134,6 +134,23 @@ test("./scripts/dev: PORT, a kept dev secret, a working printed token, the local
     assert.ok(signedWith(other, "another"));
     assert.equal(claims(other).exp - claims(other).iat, 3600, "one hour by default");
     await assert.rejects(execFileAsync(process.execPath, [join(dir, "scripts", "mint-token.mjs"), "--ttl", "soon"], { env }), /--ttl must be a positive number/);
+
+    // The dev key server: its JWKS is the gateway's, and every algorithm mints a token that
+    // connects (mint-token.mjs --alg, and /token for the test page).
+    const keysUrl = `http://127.0.0.1:${ports.DEV_KEYS_PORT}`;
+    assert.ok(dev.output().includes(`[dev] JWKS of the dev keys (RS256, ES256, EdDSA): ${keysUrl}/jwks.json`), dev.output());
+    const jwks = await (await fetch(`${keysUrl}/jwks.json`)).json();
+    assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), ["dev-eddsa", "dev-es256", "dev-rs256"]);
+    assert.ok(jwks.keys.every((k) => !("d" in k)), "only public keys are published");
+    for (const alg of ["RS256", "ES256", "EdDSA"]) {
+      const t = (await execFileAsync(process.execPath, [join(dir, "scripts", "mint-token.mjs"), "--alg", alg, "--sub", `m-${alg}`], { env })).stdout.trim();
+      assert.equal(JSON.parse(Buffer.from(t.split(".")[0], "base64url")).alg, alg);
+      const m = await connect(dev.url, withToken("auth", t, { transports: ["websocket"] }));
+      try { assert.equal((await ask(m, alg)).response, `Echo: ${alg}`); } finally { m.close(); }
+      const page = await (await fetch(`${keysUrl}/token?alg=${alg}&sub=page-${alg}`)).json();
+      const p = await connect(dev.url, withToken("header", page.token, { transports: ["polling"] }));
+      try { assert.equal((await ask(p, "page")).response, "Echo: page"); } finally { p.close(); }
+    }
   } finally { await dev.stop(); }
 
   // The mirror's helpers stopped with it.

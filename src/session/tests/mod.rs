@@ -148,6 +148,7 @@ fn polling_connected_and_waiting() -> Hub {
 
 mod conformance;
 mod engine;
+mod expiry;
 mod gate;
 mod gateway;
 mod history;
