@@ -9,8 +9,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-/// A token longer than this is refused before anything parses it.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// A token longer than this is refused before anything parses it. Room for the largest rooms
+/// claim a token may carry (50 names of 128 characters of up to 4 bytes, base64url: ~35 KB).
+pub const MAX_TOKEN_BYTES: usize = 48 * 1024;
 
 /// A parsed, unverified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
