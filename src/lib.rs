@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod log;
+pub mod metrics;
 pub mod mirror;
 pub mod prompt;
 pub mod protocol;

@@ -1,0 +1,116 @@
+//! What is counted between two flushes ([`Delta`]) and what a metrics object adds them into:
+//! counters by key and the two prompt histograms. Merging is addition, so deltas from any
+//! number of objects add up to exact totals.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::families::{self, is_counter_key, PROMPT_DURATION, PROMPT_FIRST_CHUNK};
+
+/// Upper bounds of the histogram buckets, in milliseconds (exposed in seconds); the last,
+/// implicit bucket is `+Inf`. From a cached answer (a few ms) to the default prompt timeout.
+pub const BUCKETS_MS: [u64; 14] = [
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000,
+];
+
+/// A histogram of durations: a count per bucket (not cumulative; the last is `+Inf`), the
+/// sum in milliseconds (integers, so merging stays exact) and the count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub buckets: Vec<u64>,
+    pub sum_ms: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, ms: u64) {
+        self.buckets.resize(BUCKETS_MS.len() + 1, 0);
+        let i = BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(BUCKETS_MS.len());
+        self.buckets[i] += 1;
+        self.sum_ms = self.sum_ms.saturating_add(ms);
+        self.count += 1;
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        self.buckets.resize(BUCKETS_MS.len() + 1, 0);
+        // A longer vector (never sent by this version) is folded into `+Inf`.
+        for (i, n) in other.buckets.iter().enumerate() {
+            let i = i.min(BUCKETS_MS.len());
+            self.buckets[i] = self.buckets[i].saturating_add(*n);
+        }
+        self.sum_ms = self.sum_ms.saturating_add(other.sum_ms);
+        self.count = self.count.saturating_add(other.count);
+    }
+
+    /// `(upper bound in ms or None for +Inf, cumulative count)` per bucket.
+    pub fn cumulative(&self) -> Vec<(Option<u64>, u64)> {
+        let mut total = 0;
+        (0..=BUCKETS_MS.len())
+            .map(|i| {
+                total += self.buckets.get(i).copied().unwrap_or(0);
+                (BUCKETS_MS.get(i).copied(), total)
+            })
+            .collect()
+    }
+}
+
+/// Counters and histograms counted since the last flush (or, in a metrics object, in total).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// By key: `name` or `name/label-value` (see [`families::counter_key`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms: BTreeMap<String, Histogram>,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.histograms.is_empty()
+    }
+
+    /// Adds one to a counter; `value` is the label's value (ignored for unlabelled families).
+    pub fn bump(&mut self, name: &str, value: Option<&str>) {
+        self.add(name, value, 1);
+    }
+
+    pub fn add(&mut self, name: &str, value: Option<&str>, n: u64) {
+        if let Some(key) = families::counter_key(name, value) {
+            let c = self.counters.entry(key).or_default();
+            *c = c.saturating_add(n);
+        }
+    }
+
+    pub fn observe(&mut self, name: &str, ms: u64) {
+        if matches!(name, PROMPT_DURATION | PROMPT_FIRST_CHUNK) {
+            self.histograms
+                .entry(name.to_owned())
+                .or_default()
+                .observe(ms);
+        }
+    }
+
+    /// Adds `other` in. Keys that name no known sample are dropped, so a metrics object holds
+    /// only the fixed set whatever a flush carries.
+    pub fn merge(&mut self, other: &Delta) {
+        for (k, n) in &other.counters {
+            if is_counter_key(k) {
+                let c = self.counters.entry(k.clone()).or_default();
+                *c = c.saturating_add(*n);
+            }
+        }
+        for (k, h) in &other.histograms {
+            if matches!(k.as_str(), PROMPT_DURATION | PROMPT_FIRST_CHUNK) {
+                self.histograms.entry(k.clone()).or_default().merge(h);
+            }
+        }
+    }
+
+    pub fn counter(&self, key: &str) -> u64 {
+        self.counters.get(key).copied().unwrap_or(0)
+    }
+}

@@ -1,0 +1,132 @@
+//! The receiving side: one metrics object's totals and what it knows of each source.
+//!
+//! Counters and histograms are summed; the gauge is the sum of each source's last reported
+//! connection count, so a source's newer report replaces its older one instead of adding to
+//! it. A batch whose sequence number a source already sent is a duplicate and changes nothing.
+//! Everything here is bounded: counter keys come from the fixed families (anything else is
+//! dropped), and sources are forgotten once they hold no connection and have been quiet for
+//! [`FORGET_AFTER_MS`], or when more than [`MAX_SOURCES`] are known (quietest first).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::delta::Delta;
+use super::outbox::Batch;
+
+/// Long enough for any retry of a lost flush to arrive while the source is remembered.
+pub const FORGET_AFTER_MS: u64 = 10 * 60 * 1000;
+/// Sources one metrics object remembers at most (one per live user object or isolate).
+pub const MAX_SOURCES: usize = 50_000;
+/// Longest source id accepted (an object id is 64 hex digits).
+pub const MAX_SOURCE_LEN: usize = 80;
+
+/// What a metrics object keeps of one source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceState {
+    pub epoch: u64,
+    pub seq: u64,
+    pub conns: u64,
+    /// When its last batch arrived (ms).
+    pub at: u64,
+}
+
+/// How a batch was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Added in.
+    New,
+    /// Already counted (a retry of a flush whose answer was lost); nothing changed.
+    Duplicate,
+    /// Not accepted (a malformed source id).
+    Refused,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub totals: Delta,
+    pub sources: BTreeMap<String, SourceState>,
+    /// Sources forgotten since the last [`Shard::take_forgotten`] (for the storage to delete).
+    #[serde(skip)]
+    pub forgotten: Vec<String>,
+}
+
+impl Shard {
+    pub fn apply(&mut self, now: u64, source: &str, batch: &Batch) -> Applied {
+        if source.is_empty() || source.len() > MAX_SOURCE_LEN {
+            return Applied::Refused;
+        }
+        let known = self.sources.get(source).copied();
+        if known.is_some_and(|s| s.epoch == batch.epoch && batch.seq <= s.seq) {
+            return Applied::Duplicate;
+        }
+        self.totals.merge(&batch.delta);
+        let conns = batch.conns.or(known.map(|s| s.conns)).unwrap_or(0);
+        self.sources.insert(
+            source.to_owned(),
+            SourceState {
+                epoch: batch.epoch,
+                seq: batch.seq,
+                conns,
+                at: now,
+            },
+        );
+        self.forget(now);
+        Applied::New
+    }
+
+    pub fn take_forgotten(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.forgotten)
+    }
+
+    /// The gauge: every source's last reported connections.
+    pub fn connections(&self) -> u64 {
+        self.sources.values().map(|s| s.conns).sum()
+    }
+
+    /// Sources that can go: quiet ones without connections, then the quietest over the cap.
+    fn forget(&mut self, now: u64) {
+        let forgotten = &mut self.forgotten;
+        self.sources.retain(|k, s| {
+            let keep = s.conns > 0 || now < s.at + FORGET_AFTER_MS;
+            if !keep {
+                forgotten.push(k.clone());
+            }
+            keep
+        });
+        if self.sources.len() > MAX_SOURCES {
+            let mut by_age: Vec<(u64, String)> = self
+                .sources
+                .iter()
+                .map(|(k, s)| (s.at, k.clone()))
+                .collect();
+            by_age.sort();
+            let extra = self.sources.len() - MAX_SOURCES;
+            for (_, k) in by_age.into_iter().take(extra) {
+                self.sources.remove(&k);
+                self.forgotten.push(k);
+            }
+        }
+    }
+}
+
+/// What the endpoint gathers from every metrics object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub totals: Delta,
+    pub connections: u64,
+}
+
+impl Snapshot {
+    pub fn of(shard: &Shard) -> Self {
+        Snapshot {
+            totals: shard.totals.clone(),
+            connections: shard.connections(),
+        }
+    }
+
+    pub fn merge(&mut self, other: &Snapshot) {
+        self.totals.merge(&other.totals);
+        self.connections += other.connections;
+    }
+}
