@@ -171,8 +171,10 @@ fn a_new_epoch_is_not_a_duplicate_and_sources_are_bounded() {
 
 #[test]
 fn exposition_orders_families_and_writes_histograms_in_full() {
-    let mut snap = Snapshot::default();
-    snap.connections = 3;
+    let mut snap = Snapshot {
+        connections: 3,
+        ..Default::default()
+    };
     snap.totals.connect("ok");
     snap.totals.connect("whatever");
     snap.totals.prompt("OK", Some(30), Some(4));
