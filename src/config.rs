@@ -100,6 +100,11 @@ pub struct Config {
     /// reconnect, under the platform's CPU limit per invocation; 0 = off.
     pub relay_max_frames: u64,
     pub prompt: PromptConfig,
+    /// `Authorization: Bearer` of `/api/v1/metrics`; unset: the endpoint answers 404 (dev
+    /// mode serves it without a token).
+    pub metrics_token: Option<String>,
+    /// How often at most an object flushes its counts to the metrics objects (ms).
+    pub metrics_flush_ms: u64,
 }
 
 impl Config {
@@ -165,6 +170,8 @@ impl Config {
             connect_rate_per_minute: num("CONNECT_RATE_PER_MINUTE", 30, 0, 1_000_000)?,
             relay_max_frames: num("RELAY_MAX_FRAMES", 100_000, 0, 100_000_000)?,
             prompt: prompt(&get, &num)?,
+            metrics_token: get("METRICS_TOKEN"),
+            metrics_flush_ms: num("METRICS_FLUSH_MS", 5_000, 50, 60_000)?,
         })
     }
 }
@@ -306,6 +313,19 @@ mod tests {
         assert_eq!(e.var, "MAX_PAYLOAD_BYTES");
         let e = cfg(&[("SOCKETIO_CONFORMANCE", "yes")]).unwrap_err();
         assert_eq!(e.var, "SOCKETIO_CONFORMANCE");
+    }
+
+    #[test]
+    fn metrics_settings_have_defaults_and_bounds() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.metrics_token, c.metrics_flush_ms), (None, 5_000));
+        let c = cfg(&[("METRICS_TOKEN", " t0k "), ("METRICS_FLUSH_MS", "200")]).unwrap();
+        assert_eq!(
+            (c.metrics_token.as_deref(), c.metrics_flush_ms),
+            (Some("t0k"), 200)
+        );
+        let e = cfg(&[("METRICS_FLUSH_MS", "10")]).unwrap_err();
+        assert_eq!(e.var, "METRICS_FLUSH_MS");
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub use shard::{Applied, Shard, Snapshot};
 
 use families::*;
 
+/// One event for the Analytics Engine: `event` (`connect`, `prompt`, `push`), its label
+/// (result or outcome), and for prompts the durations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Point {
+    pub event: &'static str,
+    pub label: String,
+    pub duration_ms: Option<u64>,
+    pub first_chunk_ms: Option<u64>,
+}
+
 /// Which limit refused something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limited {

@@ -16,6 +16,8 @@ pub struct Changes {
     pub sessions: std::collections::BTreeSet<String>,
     pub hub: bool,
     pub forwards: bool,
+    /// The metrics outbox (counts not yet flushed) changed.
+    pub metrics: bool,
 }
 
 pub struct Core {
@@ -33,6 +35,9 @@ pub struct Core {
     pub(super) evictions: Evictions,
     /// While prompts run: the next keep-alive tick.
     pub(super) keep_alive_at: Option<u64>,
+    /// Counts not yet flushed to a metrics object (see `metering`).
+    pub(super) metrics: crate::metrics::Outbox,
+    pub(super) metrics_changed: bool,
 }
 
 /// Sessions closed for room since the last log line about it: one line per 10 s at most.
@@ -180,6 +185,9 @@ impl Core {
                 continue;
             };
             self.release(&sid);
+            if part.socket("/").is_some() {
+                self.metrics().disconnect(reason.label());
+            }
             if !part.sockets.is_empty() {
                 self.log(
                     Line::new(Level::Info, "disconnected")

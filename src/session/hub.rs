@@ -56,9 +56,20 @@ impl Hub {
                 ids,
                 evictions: Default::default(),
                 keep_alive_at: None,
+                metrics: Default::default(),
+                metrics_changed: false,
             },
             app,
         }
+        .with_metrics_epoch()
+    }
+
+    /// A fresh outbox gets a random epoch (see [`crate::metrics::Batch::epoch`]).
+    fn with_metrics_epoch(mut self) -> Self {
+        let mut buf = [0u8; 8];
+        self.core.ids.fill(&mut buf);
+        self.core.metrics = crate::metrics::Outbox::new(u64::from_le_bytes(buf));
+        self
     }
 
     /// Starts handling an input at `now`.
@@ -128,7 +139,34 @@ impl Hub {
             sessions,
             hub: std::mem::take(&mut self.core.state_changed),
             forwards: std::mem::take(&mut self.core.gate.changed),
+            metrics: std::mem::take(&mut self.core.metrics_changed),
         }
+    }
+
+    /// The metrics outbox as stored.
+    pub fn metrics_record(&self) -> String {
+        serde_json::to_string(&self.core.metrics).expect("outbox serializes")
+    }
+
+    /// Restores a stored metrics outbox (one that does not parse is dropped).
+    pub fn restore_metrics(&mut self, record: &str) {
+        if let Ok(outbox) = serde_json::from_str(record) {
+            self.core.restore_metrics(outbox);
+        }
+    }
+
+    /// A gate's counts since the last call (a gate flushes through its isolate, not its
+    /// alarm); `None` for a user's object or when there are none.
+    pub fn take_gate_metrics(&mut self) -> Option<crate::metrics::Delta> {
+        if !self.is_gate() || self.core.metrics.pending.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.core.metrics.pending))
+    }
+
+    /// The shell's flush of batch `seq` was confirmed (`ok`) or failed.
+    pub fn metrics_flushed(&mut self, seq: u64, ok: bool) {
+        self.core.metrics_flushed(seq, ok);
     }
 
     /// A session as stored, or `None` when it is gone.
@@ -295,6 +333,7 @@ impl Hub {
         let mirror = c.state.mirror.as_ref().and_then(mirror::Plan::deadline);
         d.add_opt(Timer::MirrorRetry, mirror);
         d.add_opt(Timer::PromptKeepAlive, c.keep_alive_at);
+        d.add_opt(Timer::MetricsFlush, c.metrics_deadline());
         if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
             d.add(Timer::PromptKeepAlive, 0);
         }
@@ -321,6 +360,7 @@ impl Hub {
         c.gate.expire(now, idle);
         c.mirror_tick();
         c.flush_interrupted();
+        c.metrics_tick();
         if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {
             c.keep_alive_at = Some(now + KEEP_ALIVE_MS);
         }
@@ -428,6 +468,9 @@ impl Hub {
             Incoming::Connect(p) => self.on_connect(sid, p),
             Incoming::Disconnect(nsp) => {
                 let c = &mut self.core;
+                if nsp == "/" && c.sio.socket(sid, "/").is_some() {
+                    c.metrics().disconnect("client_disconnect");
+                }
                 c.sio.remove_socket(c.now, sid, &nsp);
                 if nsp == "/" && c.release(sid) {
                     let user = c.user_of(sid);
@@ -452,6 +495,7 @@ impl Hub {
             .as_ref()
             .and_then(|d| d["code"].as_str())
             .map(str::to_owned);
+        c.count_connect(code.as_deref().unwrap_or("other"));
         c.send_packet(sid, &sio::Packet::connect_error(nsp, message, data), &[]);
         let refusals = c.sio.refused(sid);
         if refusals == 1 {
@@ -475,6 +519,7 @@ impl Hub {
         let nsp = packet.nsp.clone();
         if !self.app.serves(&nsp) {
             let err = sio::Packet::connect_error(&nsp, "Invalid namespace", None);
+            self.core.count_connect("INVALID_NAMESPACE");
             self.core.send_packet(sid, &err, &[]);
             return;
         }
@@ -483,6 +528,7 @@ impl Hub {
             .connect(&mut self.core, sid, &nsp, packet.data.as_ref())
         {
             Connect::Accept { user } => {
+                self.core.count_connect("ok");
                 let socket_id = self.core.accept_socket(sid, &nsp, user.as_deref());
                 self.app
                     .connected(&mut self.core, sid, &nsp, &socket_id, packet.data);

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod gate;
 pub mod gateway;
 mod hub;
+mod metering;
 pub mod ownership;
 pub mod prompts;
 pub mod reason;
@@ -64,6 +65,10 @@ pub struct Settings {
     pub max_sessions: u64,
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
+    /// How often at most the user's object flushes its metrics; `None`: never (conformance).
+    pub metrics_flush_ms: Option<u64>,
+    /// An Analytics Engine dataset is bound: connects and prompts also become data points.
+    pub analytics: bool,
 }
 
 impl Settings {
@@ -81,6 +86,8 @@ impl Settings {
             max_sessions: c.max_sessions_per_user,
             connect_rate_per_minute: c.connect_rate_per_minute,
             prompt: c.prompt.clone(),
+            metrics_flush_ms: (!c.conformance).then_some(c.metrics_flush_ms),
+            analytics: false,
         }
     }
 }
@@ -118,6 +125,10 @@ pub enum Action {
     /// Abort this prompt's upstream request (the machine already ended it).
     CancelPrompt(String),
     Log(Line),
+    /// Send this batch of counts to a metrics object, then report with `metrics_flushed`.
+    FlushMetrics(crate::metrics::Batch),
+    /// A data point for the Analytics Engine dataset (only when one is bound).
+    Analytics(crate::metrics::Point),
 }
 
 /// A request's answer and the actions it caused, which must run whatever the answer.

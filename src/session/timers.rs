@@ -17,6 +17,8 @@ pub enum Timer {
     MirrorRetry,
     /// Prompts are running (the object must stay awake), or a restart interrupted some.
     PromptKeepAlive,
+    /// The user's object flushes its counts to a metrics object.
+    MetricsFlush,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

@@ -38,6 +38,9 @@ fn settings() -> Settings {
         max_sessions: 8,
         connect_rate_per_minute: 0,
         prompt: prompt_config(),
+        // The flush timer would be the earliest deadline; `metrics` tests turn it on.
+        metrics_flush_ms: None,
+        analytics: false,
     }
 }
 
@@ -142,6 +145,7 @@ mod conformance;
 mod engine;
 mod gate;
 mod gateway;
+mod metrics;
 mod ownership;
 mod prompts;
 mod socketio;
