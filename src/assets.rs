@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::shell::clock::now_ms;
 
 /// The static-assets binding of wrangler.toml.
-const ASSETS_BINDING: &str = "ASSETS";
+pub const ASSETS_BINDING: &str = "ASSETS";
 const CLIENT_BUNDLE: &str = "/socket.io/socket.io.min.js";
 const TEST_PAGE: &str = "/test-websocket-auth.html";
 const DEV_TOKEN_TTL_SECS: u64 = 3600;

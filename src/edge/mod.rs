@@ -38,6 +38,9 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(resp) = crate::assets::serve(&req, &env, &config).await? {
         return Ok(resp);
     }
+    if let Some(resp) = crate::gather::serve(&req, &env, &config).await? {
+        return Ok(resp);
+    }
     let url = req.url()?;
     if !validate::is_engine_path(url.path(), &config) {
         return Response::error("Not Found", 404);

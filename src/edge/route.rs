@@ -102,6 +102,13 @@ pub(super) async fn handshake(
         Err(e) => {
             if !config.conformance {
                 if let Some(wait) = limited(&inc.req, config)? {
+                    let counted =
+                        crate::gather::count_in_isolate(env, config.metrics_flush_ms, |d| {
+                            d.rate_limited(crate::metrics::Limited::Handshake)
+                        });
+                    if let Some(flush) = counted {
+                        ctx.wait_until(flush);
+                    }
                     return too_many_handshakes(wait, cors);
                 }
                 if inc.params.upgrade {

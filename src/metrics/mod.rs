@@ -8,6 +8,7 @@
 //!
 //! The named bump functions below are what the rest of the gateway calls.
 
+pub mod access;
 pub mod delta;
 pub mod exposition;
 pub mod families;

@@ -62,10 +62,14 @@ pub struct UserSession {
 impl DurableObject for UserSession {
     fn new(state: State, env: Env) -> Self {
         let config = env::config(&env);
-        let hub = config
-            .as_ref()
-            .ok()
-            .map(|c| Hub::new(Settings::from_config(c), Box::new(CryptoIds)));
+        let analytics = crate::gather::analytics_bound(&env);
+        let hub = config.as_ref().ok().map(|c| {
+            let settings = Settings {
+                analytics,
+                ..Settings::from_config(c)
+            };
+            Hub::new(settings, Box::new(CryptoIds))
+        });
         let inner = Rc::new(RefCell::new(Inner {
             hub,
             config,
@@ -183,6 +187,9 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
     };
     let count = stored.sessions.len();
     hub.restore(now_ms(), stored.hub, stored.sessions, stored.forwards);
+    if let Some(record) = &stored.metrics {
+        hub.restore_metrics(record);
+    }
     if count > 0 {
         // Seen after hibernation: the object was evicted and rebuilt from storage.
         log(&Line::new(Level::Debug, "restored sessions from storage")
