@@ -108,6 +108,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// Metrics are gathered only where someone can read them: with `METRICS_TOKEN` set, or in
+    /// dev mode (never in conformance mode).
+    pub fn metrics_on(&self) -> bool {
+        (self.metrics_token.is_some() || self.dev_mode) && !self.conformance
+    }
+
     /// Reads the configuration through `get` (the Worker's env vars and secrets).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |k: &str| {
@@ -318,12 +324,17 @@ mod tests {
     #[test]
     fn metrics_settings_have_defaults_and_bounds() {
         let c = cfg(&[]).unwrap();
+        assert!(!c.metrics_on());
         assert_eq!((c.metrics_token, c.metrics_flush_ms), (None, 5_000));
+        assert!(cfg(&[("GATEWAY_DEV", "1")]).unwrap().metrics_on());
+        let conformance = [("METRICS_TOKEN", "t"), ("SOCKETIO_CONFORMANCE", "1")];
+        assert!(!cfg(&conformance).unwrap().metrics_on());
         let c = cfg(&[("METRICS_TOKEN", " t0k "), ("METRICS_FLUSH_MS", "200")]).unwrap();
         assert_eq!(
             (c.metrics_token.as_deref(), c.metrics_flush_ms),
             (Some("t0k"), 200)
         );
+        assert!(c.metrics_on());
         let e = cfg(&[("METRICS_FLUSH_MS", "10")]).unwrap_err();
         assert_eq!(e.var, "METRICS_FLUSH_MS");
     }

@@ -161,6 +161,10 @@ impl Hub {
         if !self.is_gate() || self.core.metrics.pending.is_empty() {
             return None;
         }
+        if self.core.settings.metrics_flush_ms.is_none() {
+            self.core.metrics.pending = Default::default();
+            return None;
+        }
         Some(std::mem::take(&mut self.core.metrics.pending))
     }
 

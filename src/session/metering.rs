@@ -10,9 +10,10 @@ use super::{Action, Core};
 use crate::metrics::{Delta, Limited, Outbox, Point};
 
 impl Core {
-    /// This object's counts since its last flush; a bump marks them for storage.
+    /// This object's counts since its last flush; a bump marks them for storage. With
+    /// metrics off nothing is stored or sent (the counts stay bounded: the keys are fixed).
     pub fn metrics(&mut self) -> &mut Delta {
-        self.metrics_changed = true;
+        self.metrics_changed |= self.settings.metrics_flush_ms.is_some();
         &mut self.metrics.pending
     }
 

@@ -65,7 +65,8 @@ pub struct Settings {
     pub max_sessions: u64,
     pub connect_rate_per_minute: u64,
     pub prompt: PromptConfig,
-    /// How often at most the user's object flushes its metrics; `None`: never (conformance).
+    /// How often at most the user's object flushes its metrics; `None`: metrics are off
+    /// (see `Config::metrics_on`).
     pub metrics_flush_ms: Option<u64>,
     /// An Analytics Engine dataset is bound: connects and prompts also become data points.
     pub analytics: bool,
@@ -86,7 +87,7 @@ impl Settings {
             max_sessions: c.max_sessions_per_user,
             connect_rate_per_minute: c.connect_rate_per_minute,
             prompt: c.prompt.clone(),
-            metrics_flush_ms: (!c.conformance).then_some(c.metrics_flush_ms),
+            metrics_flush_ms: c.metrics_on().then_some(c.metrics_flush_ms),
             analytics: false,
         }
     }

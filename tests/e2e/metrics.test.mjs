@@ -140,7 +140,12 @@ describe("counts reach the endpoint exactly", () => {
       const errors = [];
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`${gw.url}/dashboard?every=300#token=${TOKEN}`, { timeout: 15_000 });
-      await page.waitForSelector('body[data-polls="3"]', { timeout: 15_000 });
+      try {
+        await page.waitForFunction(() => Number(document.body.dataset.polls) >= 3, null, { timeout: 15_000 });
+      } catch (e) {
+        const status = await page.textContent("#status").catch(() => "?");
+        throw new Error(`the page did not poll 3 times: status ${JSON.stringify(status)}, errors ${JSON.stringify(errors)}`);
+      }
       const m = await read(gw);
       const shown = await page.evaluate(() => ({
         connections: document.querySelector("#connections").dataset.value,

@@ -162,3 +162,24 @@ fn a_gate_hands_its_counts_to_the_shell_and_has_no_flush_timer() {
     assert_eq!(d.counter(&key(CONNECTS, "TOKEN_INVALID")), 1);
     assert!(h.take_gate_metrics().is_none());
 }
+
+#[test]
+fn with_metrics_off_nothing_is_stored_or_flushed() {
+    let mut s = metered();
+    s.metrics_flush_ms = None;
+    s.analytics = false;
+    let mut h = hub_for(Some("alice"), s);
+    ws(&mut h, "a", HttpAuth::User("alice".into()));
+    let acts = frame(&mut h, "a", "40");
+    assert!(points(&acts).is_empty());
+    assert!(!h.take_changes().metrics);
+    assert!(flushes(&h.tick(T0 + 60_000)).is_empty());
+    let mut gate = hub_for(None, settings());
+    ws(
+        &mut gate,
+        "g",
+        HttpAuth::Failed(crate::auth::AuthError::Missing),
+    );
+    frame(&mut gate, "g", "40");
+    assert!(gate.take_gate_metrics().is_none());
+}
