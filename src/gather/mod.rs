@@ -32,7 +32,7 @@ fn shard_stub(env: &Env, shard: u32) -> Result<Stub> {
 
 /// Sends `batch` from `source` to its metrics object; true once that object stored it.
 pub async fn send(env: &Env, source: &str, batch: &Batch) -> bool {
-    let body = serde_json::json!({ "source": source, "batch": batch }).to_string();
+    let body = serde_json::json!({ "source": source, "batch": batch.to_json() }).to_string();
     let attempt = async {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));

@@ -7,11 +7,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use worker::*;
 
 use crate::metrics::shard::SourceState;
-use crate::metrics::{Applied, Batch, Shard, Snapshot};
+use crate::metrics::{Applied, Batch, Delta, Shard, Snapshot};
 use crate::shell::clock::now_ms;
 
 const TOTALS_KEY: &str = "totals";
@@ -19,10 +18,19 @@ const SOURCE_PREFIX: &str = "src:";
 /// A flush is a few KB; anything much larger is not one of ours.
 const MAX_FLUSH_BYTES: usize = 64 * 1024;
 
-#[derive(Deserialize)]
 struct Flush {
     source: String,
     batch: Batch,
+}
+
+impl Flush {
+    fn parse(body: &str) -> Option<Flush> {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        Some(Flush {
+            source: v.get("source")?.as_str()?.to_owned(),
+            batch: Batch::from_json(v.get("batch")?)?,
+        })
+    }
 }
 
 #[durable_object]
@@ -48,15 +56,15 @@ impl DurableObject for Metrics {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match (req.method(), req.path().as_str()) {
             (Method::Get, "/snapshot") => {
-                let snap = Snapshot::of(&self.shard.borrow());
-                Response::from_json(&snap)
+                let snap = Snapshot::of(&self.shard.borrow()).to_json();
+                Response::ok(snap.to_string())
             }
             (Method::Post, "/flush") => {
                 let body = req.text().await?;
                 if body.len() > MAX_FLUSH_BYTES {
                     return Response::error("flush too large", 413);
                 }
-                let Ok(flush) = serde_json::from_str::<Flush>(&body) else {
+                let Some(flush) = Flush::parse(&body) else {
                     return Response::error("not a flush", 400);
                 };
                 self.apply(flush).await
@@ -72,7 +80,7 @@ impl Metrics {
         let (applied, writes, forgotten) = {
             let mut shard = self.shard.borrow_mut();
             let applied = shard.apply(now_ms(), &flush.source, &flush.batch);
-            let totals = serde_json::to_string(&shard.totals)?;
+            let totals = shard.totals.to_json().to_string();
             let source = shard.sources.get(&flush.source).copied();
             (applied, (totals, source), shard.take_forgotten())
         };
@@ -85,7 +93,7 @@ impl Metrics {
         storage.put(TOTALS_KEY, writes.0).await?;
         if let Some(s) = writes.1 {
             let key = format!("{SOURCE_PREFIX}{}", flush.source);
-            storage.put(&key, serde_json::to_string(&s)?).await?;
+            storage.put(&key, s.to_json().to_string()).await?;
         }
         for k in forgotten {
             storage.delete(&format!("{SOURCE_PREFIX}{k}")).await?;
@@ -97,7 +105,10 @@ impl Metrics {
 async fn load(storage: &Storage) -> Result<Shard> {
     let mut shard = Shard::default();
     if let Some(t) = storage.get::<String>(TOTALS_KEY).await? {
-        shard.totals = serde_json::from_str(&t).unwrap_or_default();
+        let totals = serde_json::from_str(&t).ok();
+        shard.totals = totals
+            .and_then(|v| Delta::from_json(&v))
+            .unwrap_or_default();
     }
     let listed = storage
         .list_with_options(ListOptions::new().prefix(SOURCE_PREFIX))
@@ -108,9 +119,10 @@ async fn load(storage: &Storage) -> Result<Shard> {
         let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
             continue;
         };
-        if let (Some(src), Ok(s)) = (
+        let state = serde_json::from_str(&v).ok();
+        if let (Some(src), Some(s)) = (
             k.strip_prefix(SOURCE_PREFIX),
-            serde_json::from_str::<SourceState>(&v),
+            state.and_then(|v| SourceState::from_json(&v)),
         ) {
             shard.sources.insert(src.to_owned(), s);
         }

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::families::{self, is_counter_key, PROMPT_DURATION, PROMPT_FIRST_CHUNK};
 
 /// Upper bounds of the histogram buckets, in milliseconds (exposed in seconds); the last,
@@ -16,7 +14,7 @@ pub const BUCKETS_MS: [u64; 14] = [
 
 /// A histogram of durations: a count per bucket (not cumulative; the last is `+Inf`), the
 /// sum in milliseconds (integers, so merging stays exact) and the count.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Histogram {
     pub buckets: Vec<u64>,
     pub sum_ms: u64,
@@ -58,19 +56,25 @@ impl Histogram {
     }
 }
 
+/// The histogram families, in the order of [`Delta::histograms`].
+pub const HISTOGRAMS: [&str; 2] = [PROMPT_DURATION, PROMPT_FIRST_CHUNK];
+
+fn histogram_index(name: &str) -> Option<usize> {
+    HISTOGRAMS.iter().position(|h| *h == name)
+}
+
 /// Counters and histograms counted since the last flush (or, in a metrics object, in total).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delta {
     /// By key: `name` or `name/label-value` (see [`families::counter_key`]).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, u64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub histograms: BTreeMap<String, Histogram>,
+    /// By [`HISTOGRAMS`] index; empty ones have no buckets.
+    pub histograms: [Histogram; 2],
 }
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.histograms.is_empty()
+        self.counters.is_empty() && self.histograms.iter().all(|h| h.count == 0)
     }
 
     /// Adds one to a counter; `value` is the label's value (ignored for unlabelled families).
@@ -86,12 +90,14 @@ impl Delta {
     }
 
     pub fn observe(&mut self, name: &str, ms: u64) {
-        if matches!(name, PROMPT_DURATION | PROMPT_FIRST_CHUNK) {
-            self.histograms
-                .entry(name.to_owned())
-                .or_default()
-                .observe(ms);
+        if let Some(i) = histogram_index(name) {
+            self.histograms[i].observe(ms);
         }
+    }
+
+    /// The histogram named `name`, if it is one.
+    pub fn histogram(&self, name: &str) -> Option<&Histogram> {
+        histogram_index(name).map(|i| &self.histograms[i])
     }
 
     /// Adds `other` in. Keys that name no known sample are dropped, so a metrics object holds
@@ -103,9 +109,9 @@ impl Delta {
                 *c = c.saturating_add(*n);
             }
         }
-        for (k, h) in &other.histograms {
-            if matches!(k.as_str(), PROMPT_DURATION | PROMPT_FIRST_CHUNK) {
-                self.histograms.entry(k.clone()).or_default().merge(h);
+        for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
+            if theirs.count > 0 {
+                mine.merge(theirs);
             }
         }
     }

@@ -51,12 +51,7 @@ pub fn render(snap: &Snapshot) -> String {
             }
             Kind::Gauge | Kind::Counter => counter(&mut out, f, snap),
             Kind::Histogram => {
-                let h = snap
-                    .totals
-                    .histograms
-                    .get(f.name)
-                    .cloned()
-                    .unwrap_or_default();
+                let h = snap.totals.histogram(f.name).cloned().unwrap_or_default();
                 histogram(&mut out, f.name, &h);
             }
         }

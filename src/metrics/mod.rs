@@ -12,6 +12,7 @@ pub mod access;
 pub mod delta;
 pub mod exposition;
 pub mod families;
+mod json;
 pub mod outbox;
 pub mod shard;
 

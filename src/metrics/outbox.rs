@@ -8,41 +8,32 @@
 //! source's current number of connections, which replaces that source's previous figure in the
 //! gauge: a lost flush leaves the gauge wrong only until the next one.
 
-use serde::{Deserialize, Serialize};
-
 use super::delta::Delta;
 
 /// What one flush carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     /// Chosen at random when the source's outbox was made: a source whose stored state was
     /// lost starts a new sequence without its batches looking like duplicates.
     pub epoch: u64,
     pub seq: u64,
-    #[serde(default)]
     pub delta: Delta,
     /// The source's accepted connections now; `None` for sources that hold none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conns: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outbox {
     pub epoch: u64,
     /// The sequence number of the last batch made.
     pub seq: u64,
-    #[serde(default)]
     pub pending: Delta,
-    #[serde(default)]
     pub inflight: Option<Batch>,
     /// The connection count the metrics object last accepted from this source.
-    #[serde(default)]
     pub sent_conns: u64,
     /// When the last flush started (ms); the next is due an interval later.
-    #[serde(default)]
     pub last_flush_at: u64,
     /// A flush is on its way (not stored: after a restart the inflight batch is sent again).
-    #[serde(skip)]
     pub sending: bool,
 }
 

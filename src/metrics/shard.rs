@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::delta::Delta;
 use super::outbox::Batch;
 
@@ -22,7 +20,7 @@ pub const MAX_SOURCES: usize = 50_000;
 pub const MAX_SOURCE_LEN: usize = 80;
 
 /// What a metrics object keeps of one source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceState {
     pub epoch: u64,
     pub seq: u64,
@@ -42,12 +40,11 @@ pub enum Applied {
     Refused,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shard {
     pub totals: Delta,
     pub sources: BTreeMap<String, SourceState>,
     /// Sources forgotten since the last [`Shard::take_forgotten`] (for the storage to delete).
-    #[serde(skip)]
     pub forgotten: Vec<String>,
 }
 
@@ -111,7 +108,7 @@ impl Shard {
 }
 
 /// What the endpoint gathers from every metrics object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub totals: Delta,
     pub connections: u64,

@@ -59,9 +59,9 @@ fn deltas_merge_by_addition_and_drop_unknown_keys() {
     assert_eq!(a.counter(&key(PROMPTS, "RATE_LIMITED")), 1);
     assert!(!a.counters.contains_key("gateway_evil_total/x"));
     assert!(!a.counters.contains_key(&key(CONNECTS, "NOT_A_CODE")));
-    let dur = &a.histograms[PROMPT_DURATION];
+    let dur = a.histogram(PROMPT_DURATION).unwrap();
     assert_eq!((dur.count, dur.sum_ms), (2, 720));
-    assert_eq!(a.histograms[PROMPT_FIRST_CHUNK].count, 1);
+    assert_eq!(a.histogram(PROMPT_FIRST_CHUNK).unwrap().count, 1);
 }
 
 fn flush(outbox: &mut Outbox, shard: &mut Shard, now: u64, conns: Option<u64>, lose: bool) {

@@ -145,12 +145,15 @@ impl Hub {
 
     /// The metrics outbox as stored.
     pub fn metrics_record(&self) -> String {
-        serde_json::to_string(&self.core.metrics).expect("outbox serializes")
+        self.core.metrics.to_json().to_string()
     }
 
     /// Restores a stored metrics outbox (one that does not parse is dropped).
     pub fn restore_metrics(&mut self, record: &str) {
-        if let Ok(outbox) = serde_json::from_str(record) {
+        let outbox = serde_json::from_str(record)
+            .ok()
+            .and_then(|v| crate::metrics::Outbox::from_json(&v));
+        if let Some(outbox) = outbox {
             self.core.restore_metrics(outbox);
         }
     }

@@ -143,9 +143,9 @@ fn prompts_count_by_outcome_with_durations() {
     let t = &shard.totals;
     assert_eq!(t.counter(&key(PROMPTS, "OK")), 1);
     assert_eq!(t.counter(&key(PROMPTS, "PROMPT_TOO_LARGE")), 1);
-    let d = &t.histograms[PROMPT_DURATION];
+    let d = t.histogram(PROMPT_DURATION).unwrap();
     assert_eq!((d.count, d.sum_ms), (1, 300));
-    assert_eq!(t.histograms[PROMPT_FIRST_CHUNK].sum_ms, 40);
+    assert_eq!(t.histogram(PROMPT_FIRST_CHUNK).unwrap().sum_ms, 40);
 }
 
 #[test]
