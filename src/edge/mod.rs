@@ -38,10 +38,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(resp) = crate::assets::serve(&req, &env, &config).await? {
         return Ok(resp);
     }
-    // Boxed: kept out of this function's state machine, which every request runs through.
-    let metrics: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Response>>>>> =
-        Box::pin(crate::gather::serve(&req, &env, &config));
-    if let Some(resp) = metrics.await? {
+    if let Some(resp) = crate::gather::serve(&req, &env, &config).await? {
         return Ok(resp);
     }
     let url = req.url()?;

@@ -4,7 +4,6 @@
 //! way of an answer. The isolate is its own source (a random id), without connections.
 
 use std::cell::RefCell;
-use std::future::Future;
 
 use worker::{Delay, Env};
 
@@ -57,7 +56,7 @@ pub fn count_in_isolate(
     env: &Env,
     interval_ms: u64,
     f: impl FnOnce(&mut Delta),
-) -> Option<impl Future<Output = ()> + 'static> {
+) -> Option<super::Task> {
     let now = now_ms();
     let start = with(|o| {
         f(&mut o.outbox.pending);
@@ -69,7 +68,7 @@ pub fn count_in_isolate(
         o.task_since = Some(now);
         true
     });
-    start.then(|| flush_task(env.clone(), interval_ms))
+    start.then(|| Box::pin(flush_task(env.clone(), interval_ms)) as super::Task)
 }
 
 async fn flush_task(env: Env, interval_ms: u64) {

@@ -1,48 +1,52 @@
-//! Gathering the metrics (wasm only): the `Metrics` Durable Objects that add up the counts
-//! (`shard_object`), sending a batch to one (`send`), the per-isolate outbox for counts made
+//! Gathering the metrics (wasm only): the metrics shards that add up the counts
+//! (`shard_store`), sending a batch to one (`send`), the per-isolate outbox for counts made
 //! outside a user's object (`isolate`: handshake refusals in the Worker, CONNECTs a gate
 //! refused), Analytics Engine data points (`write_point`), and the `/api/v1/metrics` and
 //! `/dashboard` routes (`endpoint`).
 
 mod endpoint;
 mod isolate;
-mod shard_object;
+mod shard_store;
 
-use worker::{Env, Method, Request, RequestInit, Result, Stub};
+use worker::{Env, Method, Request, RequestInit, Response, Result};
 
 use crate::metrics::access::shard_of;
 use crate::metrics::{Batch, Point};
 
 pub use endpoint::serve;
 pub use isolate::count_in_isolate;
+pub use shard_store::{handle as shard_fetch, SHARD_PATH};
 
-/// The metrics objects' binding in wrangler.toml.
-pub const BINDING: &str = "METRICS";
+/// A background task for `waitUntil`; one type for all of them keeps one copy of the
+/// runtime's spawning code in the module.
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
 /// An Analytics Engine dataset, when one is bound (never required).
 pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 
-const FLUSH_URL: &str = "https://metrics/flush";
-const SNAPSHOT_URL: &str = "https://metrics/snapshot";
-
-fn shard_stub(env: &Env, shard: u32) -> Result<Stub> {
-    env.durable_object(BINDING)?
+/// A request to metrics shard `shard` (`metrics:<shard>` of the users' class) on one of the
+/// shard paths. Every call to a shard goes through here: one copy of this code in the module.
+async fn shard_call(env: &Env, shard: u32, path: &str, body: Option<String>) -> Result<Response> {
+    let stub = env
+        .durable_object(crate::shell::stubs::BINDING)?
         .id_from_name(&format!("metrics:{shard}"))?
-        .get_stub()
+        .get_stub()?;
+    let mut init = RequestInit::new();
+    let method = if body.is_some() {
+        Method::Post
+    } else {
+        Method::Get
+    };
+    init.with_method(method).with_body(body.map(Into::into));
+    let req = Request::new_with_init(&format!("https://metrics{path}"), &init)?;
+    stub.fetch_with_request(req).await
 }
 
-/// Sends `batch` from `source` to its metrics object; true once that object stored it.
+/// Sends `batch` from `source` to its metrics shard; true once that shard stored it.
 pub async fn send(env: &Env, source: &str, batch: &Batch) -> bool {
     let body = serde_json::json!({ "source": source, "batch": batch.to_json() }).to_string();
-    let attempt = async {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init(FLUSH_URL, &init)?;
-        let resp = shard_stub(env, shard_of(source))?
-            .fetch_with_request(req)
-            .await?;
-        Ok::<bool, worker::Error>(resp.status_code() == 200)
-    };
-    attempt.await.unwrap_or(false)
+    let resp = shard_call(env, shard_of(source), shard_store::FLUSH, Some(body)).await;
+    resp.is_ok_and(|r| r.status_code() == 200)
 }
 
 /// Whether an Analytics Engine dataset is bound.

@@ -1,10 +1,8 @@
 //! What is counted between two flushes ([`Delta`]) and what a metrics object adds them into:
-//! counters by key and the two prompt histograms. Merging is addition, so deltas from any
+//! counters by sample index and the two prompt histograms. Merging is addition, so deltas from any
 //! number of objects add up to exact totals.
 
-use std::collections::BTreeMap;
-
-use super::families::{self, is_counter_key, PROMPT_DURATION, PROMPT_FIRST_CHUNK};
+use super::families::{self, PROMPT_DURATION, PROMPT_FIRST_CHUNK};
 
 /// Upper bounds of the histogram buckets, in milliseconds (exposed in seconds); the last,
 /// implicit bucket is `+Inf`. From a cached answer (a few ms) to the default prompt timeout.
@@ -66,15 +64,15 @@ fn histogram_index(name: &str) -> Option<usize> {
 /// Counters and histograms counted since the last flush (or, in a metrics object, in total).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delta {
-    /// By key: `name` or `name/label-value` (see [`families::counter_key`]).
-    pub counters: BTreeMap<String, u64>,
+    /// By sample index (see [`families::counter_samples`]); empty until something is counted.
+    pub counters: Vec<u64>,
     /// By [`HISTOGRAMS`] index; empty ones have no buckets.
     pub histograms: [Histogram; 2],
 }
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.histograms.iter().all(|h| h.count == 0)
+        self.counters.iter().all(|n| *n == 0) && self.histograms.iter().all(|h| h.count == 0)
     }
 
     /// Adds one to a counter; `value` is the label's value (ignored for unlabelled families).
@@ -83,10 +81,19 @@ impl Delta {
     }
 
     pub fn add(&mut self, name: &str, value: Option<&str>, n: u64) {
-        if let Some(key) = families::counter_key(name, value) {
-            let c = self.counters.entry(key).or_default();
-            *c = c.saturating_add(n);
+        if let Some(i) = families::counter_index(name, value) {
+            self.add_at(i, n);
         }
+    }
+
+    /// Adds `n` to the sample at `index` (an index past the known samples is ignored).
+    pub fn add_at(&mut self, index: usize, n: u64) {
+        let len = families::counter_len();
+        if index >= len {
+            return;
+        }
+        self.counters.resize(len, 0);
+        self.counters[index] = self.counters[index].saturating_add(n);
     }
 
     pub fn observe(&mut self, name: &str, ms: u64) {
@@ -100,13 +107,11 @@ impl Delta {
         histogram_index(name).map(|i| &self.histograms[i])
     }
 
-    /// Adds `other` in. Keys that name no known sample are dropped, so a metrics object holds
-    /// only the fixed set whatever a flush carries.
+    /// Adds `other` in.
     pub fn merge(&mut self, other: &Delta) {
-        for (k, n) in &other.counters {
-            if is_counter_key(k) {
-                let c = self.counters.entry(k.clone()).or_default();
-                *c = c.saturating_add(*n);
+        for (i, n) in other.counters.iter().enumerate() {
+            if *n > 0 {
+                self.add_at(i, *n);
             }
         }
         for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
@@ -116,7 +121,12 @@ impl Delta {
         }
     }
 
+    /// The count of a stored key (`name` or `name/value`).
     pub fn counter(&self, key: &str) -> u64 {
-        self.counters.get(key).copied().unwrap_or(0)
+        families::key_index(key).map_or(0, |i| self.at(i))
+    }
+
+    pub fn at(&self, index: usize) -> u64 {
+        self.counters.get(index).copied().unwrap_or(0)
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::delta::{Histogram, BUCKETS_MS};
-use super::families::{Family, Kind, CONNECTIONS_ACTIVE, FAMILIES, OTHER};
+use super::families::{counter_samples, Family, Kind, CONNECTIONS_ACTIVE, FAMILIES, OTHER};
 use super::shard::Snapshot;
 
 /// The `Content-Type` of the exposition.
@@ -60,17 +60,21 @@ pub fn render(snap: &Snapshot) -> String {
 }
 
 fn counter(out: &mut String, f: &Family, snap: &Snapshot) {
-    let Some((label, values)) = f.label else {
-        let _ = writeln!(out, "{} {}", f.name, snap.totals.counter(f.name));
-        return;
-    };
-    for v in values.iter().copied() {
-        let n = snap.totals.counter(&format!("{}/{v}", f.name));
-        // `other` only shows up when something was counted there.
-        if v == OTHER && n == 0 {
-            continue;
+    let samples = counter_samples()
+        .enumerate()
+        .filter(|(_, (g, _))| g.name == f.name);
+    for (i, (_, value)) in samples {
+        let n = snap.totals.at(i);
+        match (f.label, value) {
+            // `other` only shows up when something was counted there.
+            (_, Some(OTHER)) if n == 0 => {}
+            (Some((label, _)), Some(v)) => {
+                let _ = writeln!(out, "{}{{{label}=\"{}\"}} {n}", f.name, escape_label(v));
+            }
+            _ => {
+                let _ = writeln!(out, "{} {n}", f.name);
+            }
         }
-        let _ = writeln!(out, "{}{{{label}=\"{}\"}} {n}", f.name, escape_label(v));
     }
 }
 

@@ -170,27 +170,48 @@ pub fn family(name: &str) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.name == name)
 }
 
-/// The stored key of a counter sample: `name` or `name/value`, with `value` taken from the
-/// family's set (`other` when it is not in it). `None` for a name that is not a counter.
-pub fn counter_key(name: &str, value: Option<&str>) -> Option<String> {
-    let f = family(name).filter(|f| f.kind == Kind::Counter)?;
-    Some(match (f.label, value) {
-        (None, _) => f.name.to_owned(),
-        (Some((_, values)), v) => {
-            let v = v
-                .and_then(|v| values.iter().find(|x| **x == v))
-                .copied()
-                .or_else(|| values.contains(&OTHER).then_some(OTHER))?;
-            format!("{}/{v}", f.name)
-        }
-    })
+/// Every counter sample, in exposition order: its family and label value. A sample's
+/// position here is its index in [`Delta::counters`](super::Delta::counters); its key in the
+/// stored and sent forms is `name` or `name/value` (see [`key`]).
+pub fn counter_samples() -> impl Iterator<Item = (&'static Family, Option<&'static str>)> {
+    FAMILIES
+        .iter()
+        .filter(|f| f.kind == Kind::Counter)
+        .flat_map(|f| {
+            // An unlabelled family has one sample, without a value.
+            let values = f.label.map_or(&[""][..], |(_, v)| v);
+            values.iter().map(move |v| (f, f.label.map(|_| *v)))
+        })
 }
 
-/// Whether a stored key names a known counter sample (what a metrics object accepts).
-pub fn is_counter_key(key: &str) -> bool {
+/// The index of a counter sample; a value outside the family's set counts as `other` where
+/// the family has it. `None` for a name that is not a counter.
+pub fn counter_index(name: &str, value: Option<&str>) -> Option<usize> {
+    let exact = |v: Option<&str>| {
+        counter_samples().position(|(f, x)| f.name == name && (f.label.is_none() || x == v))
+    };
+    exact(value).or_else(|| exact(Some(OTHER)))
+}
+
+/// The index of a stored key (`name` or `name/value`), exactly: unknown keys have none.
+pub fn key_index(key: &str) -> Option<usize> {
     let (name, value) = match key.split_once('/') {
         Some((n, v)) => (n, Some(v)),
         None => (key, None),
     };
-    counter_key(name, value).is_some_and(|k| k == key)
+    counter_samples().position(|(f, v)| f.name == name && v == value)
+}
+
+/// The stored key of the sample at `index`.
+pub fn key(index: usize) -> Option<String> {
+    let (f, v) = counter_samples().nth(index)?;
+    Some(match v {
+        None => f.name.to_owned(),
+        Some(v) => format!("{}/{v}", f.name),
+    })
+}
+
+/// How many counter samples there are.
+pub fn counter_len() -> usize {
+    counter_samples().count()
 }

@@ -13,6 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use super::delta::{Delta, Histogram, HISTOGRAMS};
+use super::families::{key, key_index};
 use super::outbox::{Batch, Outbox};
 use super::shard::{Snapshot, SourceState};
 
@@ -25,7 +26,9 @@ impl Delta {
         let c: Map<String, Value> = self
             .counters
             .iter()
-            .map(|(k, n)| (k.clone(), json!(n)))
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(i, n)| Some((key(i)?, json!(n))))
             .collect();
         let h: Map<String, Value> = HISTOGRAMS
             .iter()
@@ -45,7 +48,11 @@ impl Delta {
         let mut d = Delta::default();
         if let Some(c) = v.get("c") {
             for (k, n) in c.as_object()? {
-                d.counters.insert(k.clone(), n.as_u64()?);
+                let n = n.as_u64()?;
+                // A key this version does not know is dropped: what is stored stays bounded.
+                if let Some(i) = key_index(k) {
+                    d.add_at(i, n);
+                }
             }
         }
         if let Some(h) = v.get("h") {
@@ -220,5 +227,14 @@ mod tests {
         assert_eq!(SourceState::from_json(&json!([1, 2, 3])), None);
         assert_eq!(Snapshot::from_json(&json!({})), None);
         assert_eq!(Delta::from_json(&json!({})), Some(Delta::default()));
+        // Keys outside the fixed set are dropped, whatever a flush carries.
+        let d = Delta::from_json(&json!({"c": {
+            "gateway_evil_total/x": 9, "gateway_connects_total/NOT_A_CODE": 9,
+            "gateway_connects_total/ok": 2, "gateway_replacements_total": 1
+        }}))
+        .unwrap();
+        assert_eq!(d.counter("gateway_connects_total/ok"), 2);
+        assert_eq!(d.counter("gateway_connects_total/other"), 0);
+        assert_eq!(d.counters.iter().sum::<u64>(), 3);
     }
 }

@@ -7,8 +7,6 @@
 //! dropped), and sources are forgotten once they hold no connection and have been quiet for
 //! [`FORGET_AFTER_MS`], or when more than [`MAX_SOURCES`] are known (quietest first).
 
-use std::collections::BTreeMap;
-
 use super::delta::Delta;
 use super::outbox::Batch;
 
@@ -43,7 +41,9 @@ pub enum Applied {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shard {
     pub totals: Delta,
-    pub sources: BTreeMap<String, SourceState>,
+    /// Sorted by source id (a sorted vector: a map type of its own would cost the wasm module
+    /// more than the searches cost here).
+    pub sources: Vec<(String, SourceState)>,
     /// Sources forgotten since the last [`Shard::take_forgotten`] (for the storage to delete).
     pub forgotten: Vec<String>,
 }
@@ -53,23 +53,36 @@ impl Shard {
         if source.is_empty() || source.len() > MAX_SOURCE_LEN {
             return Applied::Refused;
         }
-        let known = self.sources.get(source).copied();
+        let known = self.source(source);
         if known.is_some_and(|s| s.epoch == batch.epoch && batch.seq <= s.seq) {
             return Applied::Duplicate;
         }
         self.totals.merge(&batch.delta);
         let conns = batch.conns.or(known.map(|s| s.conns)).unwrap_or(0);
-        self.sources.insert(
-            source.to_owned(),
-            SourceState {
-                epoch: batch.epoch,
-                seq: batch.seq,
-                conns,
-                at: now,
-            },
-        );
+        let state = SourceState {
+            epoch: batch.epoch,
+            seq: batch.seq,
+            conns,
+            at: now,
+        };
+        self.insert_source(source, state);
         self.forget(now);
         Applied::New
+    }
+
+    pub fn source(&self, id: &str) -> Option<SourceState> {
+        let i = self
+            .sources
+            .binary_search_by(|(k, _)| k.as_str().cmp(id))
+            .ok()?;
+        Some(self.sources[i].1)
+    }
+
+    pub fn insert_source(&mut self, id: &str, state: SourceState) {
+        match self.sources.binary_search_by(|(k, _)| k.as_str().cmp(id)) {
+            Ok(i) => self.sources[i].1 = state,
+            Err(i) => self.sources.insert(i, (id.to_owned(), state)),
+        }
     }
 
     pub fn take_forgotten(&mut self) -> Vec<String> {
@@ -78,31 +91,26 @@ impl Shard {
 
     /// The gauge: every source's last reported connections.
     pub fn connections(&self) -> u64 {
-        self.sources.values().map(|s| s.conns).sum()
+        self.sources.iter().map(|(_, s)| s.conns).sum()
     }
 
     /// Sources that can go: quiet ones without connections, then the quietest over the cap.
     fn forget(&mut self, now: u64) {
         let forgotten = &mut self.forgotten;
-        self.sources.retain(|k, s| {
+        self.sources.retain(|(k, s)| {
             let keep = s.conns > 0 || now < s.at + FORGET_AFTER_MS;
             if !keep {
                 forgotten.push(k.clone());
             }
             keep
         });
-        if self.sources.len() > MAX_SOURCES {
-            let mut by_age: Vec<(u64, String)> = self
-                .sources
-                .iter()
-                .map(|(k, s)| (s.at, k.clone()))
-                .collect();
-            by_age.sort();
-            let extra = self.sources.len() - MAX_SOURCES;
-            for (_, k) in by_age.into_iter().take(extra) {
-                self.sources.remove(&k);
-                self.forgotten.push(k);
-            }
+        // A batch adds at most one source, so at most one goes: the quietest.
+        while self.sources.len() > MAX_SOURCES {
+            let Some(i) = (0..self.sources.len()).min_by_key(|i| self.sources[*i].1.at) else {
+                break;
+            };
+            let (k, _) = self.sources.remove(i);
+            self.forgotten.push(k);
         }
     }
 }

@@ -25,7 +25,8 @@ fn bumps_land_on_their_keys_and_unknown_values_on_other() {
     // Families without `other` drop what is not theirs.
     d.bump(PUSHES, Some("lost"));
     d.bump("gateway_made_up_total", None);
-    assert_eq!(d.counters.len(), 6);
+    assert_eq!(d.counters.iter().filter(|n| **n > 0).count(), 6);
+    assert_eq!(d.counters.iter().sum::<u64>(), 7);
 }
 
 #[test]
@@ -46,19 +47,16 @@ fn histogram_buckets_take_their_upper_bound() {
 }
 
 #[test]
-fn deltas_merge_by_addition_and_drop_unknown_keys() {
+fn deltas_merge_by_addition() {
     let mut a = Delta::default();
     a.prompt("OK", Some(20), Some(3));
     let mut b = Delta::default();
     b.prompt("OK", Some(700), None);
     b.prompt("RATE_LIMITED", None, None);
-    b.counters.insert("gateway_evil_total/x".into(), 99);
-    b.counters.insert(key(CONNECTS, "NOT_A_CODE"), 99);
     a.merge(&b);
     assert_eq!(a.counter(&key(PROMPTS, "OK")), 2);
     assert_eq!(a.counter(&key(PROMPTS, "RATE_LIMITED")), 1);
-    assert!(!a.counters.contains_key("gateway_evil_total/x"));
-    assert!(!a.counters.contains_key(&key(CONNECTS, "NOT_A_CODE")));
+    assert_eq!(a.counters.iter().sum::<u64>(), 3);
     let dur = a.histogram(PROMPT_DURATION).unwrap();
     assert_eq!((dur.count, dur.sum_ms), (2, 720));
     assert_eq!(a.histogram(PROMPT_FIRST_CHUNK).unwrap().count, 1);
@@ -164,8 +162,8 @@ fn a_new_epoch_is_not_a_duplicate_and_sources_are_bounded() {
     // Quiet sources without connections are forgotten; ones holding connections stay.
     s.apply(1, "held", &batch(1, 1, 1));
     s.apply(shard::FORGET_AFTER_MS + 1, "z", &batch(1, 1, 0));
-    assert!(!s.sources.contains_key("x"));
-    assert!(s.sources.contains_key("held"));
+    assert!(s.source("x").is_none());
+    assert!(s.source("held").is_some());
     assert_eq!(s.take_forgotten(), vec!["x".to_owned()]);
 }
 

@@ -100,7 +100,7 @@ impl UserSession {
     fn spawn_flush(&self, batch: crate::metrics::Batch) {
         let (env, inner, storage) = (self.env.clone(), self.inner.clone(), self.state.storage());
         let source = self.state.id().to_string();
-        self.state.wait_until(async move {
+        let task: crate::gather::Task = Box::pin(async move {
             let ok = crate::gather::send(&env, &source, &batch).await;
             if let Some(hub) = inner.borrow_mut().hub.as_mut() {
                 hub.metrics_flushed(batch.seq, ok);
@@ -112,6 +112,7 @@ impl UserSession {
                 );
             }
         });
+        self.state.wait_until(task);
     }
 
     /// A gate's counts go to its isolate's outbox (a gate has no alarm to flush them on).

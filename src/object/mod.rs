@@ -57,6 +57,8 @@ pub struct UserSession {
     state: State,
     env: Env,
     inner: Rc<RefCell<Inner>>,
+    /// Set when this object is a metrics shard (see `gather::shard_store`).
+    metrics_shard: Rc<RefCell<Option<crate::metrics::Shard>>>,
 }
 
 impl DurableObject for UserSession {
@@ -98,10 +100,20 @@ impl DurableObject for UserSession {
             restore(&slot, stored, &live);
             Ok(())
         });
-        UserSession { state, env, inner }
+        UserSession {
+            state,
+            env,
+            inner,
+            metrics_shard: Rc::default(),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path().starts_with(crate::gather::SHARD_PATH) {
+            let storage = self.state.storage();
+            let shard = &self.metrics_shard;
+            return crate::gather::shard_fetch(&self.env, storage, shard, req).await;
+        }
         if let Err(e) = &self.inner.borrow().config {
             return config_error_response(e);
         }

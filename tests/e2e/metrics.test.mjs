@@ -205,6 +205,19 @@ describe("who may read the metrics", () => {
     assert.equal((await scrape(gw)).status, 200);
   });
 
+  test("a client cannot reach the metrics shards' own paths", async () => {
+    for (const path of ["/__gateway/metrics/snapshot", "/__gateway/metrics/exposition"]) {
+      assert.equal((await fetch(`${gw.url}${path}`)).status, 404, path);
+    }
+    const forged = await fetch(`${gw.url}/__gateway/metrics/flush`, {
+      method: "POST",
+      body: JSON.stringify({ source: "x", batch: { e: 1, s: 1, d: { c: { "gateway_connects_total/ok": 1000 } } } }),
+    });
+    assert.equal(forged.status, 404);
+    const m = await read(gw);
+    assert.equal(m.value("gateway_connects_total", { result: "ok" }), 4);
+  });
+
   test("without METRICS_TOKEN the endpoint and the dashboard are 404", async () => {
     assert.equal((await scrape(closed, "anything")).status, 404);
     assert.equal((await scrape(closed, null)).status, 404);
