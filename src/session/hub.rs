@@ -24,7 +24,7 @@ use crate::protocol::socketio as sio;
 pub const MAX_REFUSED_CONNECTS: u32 = 3;
 
 pub struct Hub {
-    core: Core,
+    pub(super) core: Core,
     app: Box<dyn Application>,
 }
 
@@ -62,14 +62,6 @@ impl Hub {
             app,
         }
         .with_metrics_epoch()
-    }
-
-    /// A fresh outbox gets a random epoch (see [`crate::metrics::Batch::epoch`]).
-    fn with_metrics_epoch(mut self) -> Self {
-        let mut buf = [0u8; 8];
-        self.core.ids.fill(&mut buf);
-        self.core.metrics = crate::metrics::Outbox::new(u64::from_le_bytes(buf));
-        self
     }
 
     /// Starts handling an input at `now`.
@@ -141,39 +133,6 @@ impl Hub {
             forwards: std::mem::take(&mut self.core.gate.changed),
             metrics: std::mem::take(&mut self.core.metrics_changed),
         }
-    }
-
-    /// The metrics outbox as stored.
-    pub fn metrics_record(&self) -> String {
-        self.core.metrics.to_json().to_string()
-    }
-
-    /// Restores a stored metrics outbox (one that does not parse is dropped).
-    pub fn restore_metrics(&mut self, record: &str) {
-        let outbox = serde_json::from_str(record)
-            .ok()
-            .and_then(|v| crate::metrics::Outbox::from_json(&v));
-        if let Some(outbox) = outbox {
-            self.core.restore_metrics(outbox);
-        }
-    }
-
-    /// A gate's counts since the last call (a gate flushes through its isolate, not its
-    /// alarm); `None` for a user's object or when there are none.
-    pub fn take_gate_metrics(&mut self) -> Option<crate::metrics::Delta> {
-        if !self.is_gate() || self.core.metrics.pending.is_empty() {
-            return None;
-        }
-        if self.core.settings.metrics_flush_ms.is_none() {
-            self.core.metrics.pending = Default::default();
-            return None;
-        }
-        Some(std::mem::take(&mut self.core.metrics.pending))
-    }
-
-    /// The shell's flush of batch `seq` was confirmed (`ok`) or failed.
-    pub fn metrics_flushed(&mut self, seq: u64, ok: bool) {
-        self.core.metrics_flushed(seq, ok);
     }
 
     /// A session as stored, or `None` when it is gone.
