@@ -17,11 +17,16 @@ const CLIENT_BUNDLE: &str = "/socket.io/socket.io.min.js";
 const TEST_PAGE: &str = "/test-websocket-auth.html";
 const DEV_TOKEN_TTL_SECS: u64 = 3600;
 
-/// The asset a path names, if the Worker serves one there in this mode.
-fn asset_path(path: &str, dev_mode: bool) -> Option<&'static str> {
+/// The asset a path names, if the Worker serves one there in this mode. The metrics
+/// dashboard and its charting library are served where the metrics can be read.
+fn asset_path(path: &str, config: &Config) -> Option<&'static str> {
+    let dashboard = config.metrics_token.is_some() || config.dev_mode;
     match path {
         CLIENT_BUNDLE => Some(CLIENT_BUNDLE),
-        "/" | TEST_PAGE if dev_mode => Some(TEST_PAGE),
+        "/" | TEST_PAGE if config.dev_mode => Some(TEST_PAGE),
+        "/dashboard" | "/dashboard/" if dashboard => Some("/dashboard/index.html"),
+        "/dashboard/uPlot.iife.min.js" if dashboard => Some("/dashboard/uPlot.iife.min.js"),
+        "/dashboard/uPlot.min.css" if dashboard => Some("/dashboard/uPlot.min.css"),
         _ => None,
     }
 }
@@ -29,7 +34,7 @@ fn asset_path(path: &str, dev_mode: bool) -> Option<&'static str> {
 /// Answers the request when it is for one of these files.
 pub async fn serve(req: &Request, env: &Env, config: &Config) -> Result<Option<Response>> {
     let url = req.url()?;
-    if let Some(path) = asset_path(url.path(), config.dev_mode) {
+    if let Some(path) = asset_path(url.path(), config) {
         let mut asset_url = url.clone();
         asset_url.set_path(path);
         asset_url.set_query(None);

@@ -115,6 +115,11 @@ pub struct Config {
     /// `PUSH_API_TOKEN`: the bearer of the push API (`/api/v1/*`); unset, those paths are 404.
     pub push_token: Option<String>,
     pub recovery: RecoveryConfig,
+    /// `Authorization: Bearer` of `/api/v1/metrics`; unset: the endpoint answers 404 (dev
+    /// mode serves it without a token).
+    pub metrics_token: Option<String>,
+    /// How often at most an object flushes its counts to the metrics objects (ms).
+    pub metrics_flush_ms: u64,
 }
 
 /// Connection state recovery (CONTRACT.md section 3); off while `max_disconnection_ms` is 0.
@@ -135,6 +140,12 @@ impl RecoveryConfig {
 }
 
 impl Config {
+    /// Metrics are gathered only where someone can read them: with `METRICS_TOKEN` set, or in
+    /// dev mode (never in conformance mode).
+    pub fn metrics_on(&self) -> bool {
+        (self.metrics_token.is_some() || self.dev_mode) && !self.conformance
+    }
+
     /// Reads the configuration through `get` (the Worker's env vars and secrets).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |k: &str| {
@@ -216,6 +227,8 @@ impl Config {
                 max_events: num("RECOVERY_MAX_EVENTS", 1000, 1, 100_000)?,
                 max_bytes: num("RECOVERY_MAX_BYTES", 1 << 20, 1024, 16 << 20)?,
             },
+            metrics_token: get("METRICS_TOKEN"),
+            metrics_flush_ms: num("METRICS_FLUSH_MS", 5_000, 50, 60_000)?,
         })
     }
 }
@@ -398,6 +411,24 @@ mod tests {
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
         }
+    }
+
+    #[test]
+    fn metrics_settings_have_defaults_and_bounds() {
+        let c = cfg(&[]).unwrap();
+        assert!(!c.metrics_on());
+        assert_eq!((c.metrics_token, c.metrics_flush_ms), (None, 5_000));
+        assert!(cfg(&[("GATEWAY_DEV", "1")]).unwrap().metrics_on());
+        let conformance = [("METRICS_TOKEN", "t"), ("SOCKETIO_CONFORMANCE", "1")];
+        assert!(!cfg(&conformance).unwrap().metrics_on());
+        let c = cfg(&[("METRICS_TOKEN", " t0k "), ("METRICS_FLUSH_MS", "200")]).unwrap();
+        assert_eq!(
+            (c.metrics_token.as_deref(), c.metrics_flush_ms),
+            (Some("t0k"), 200)
+        );
+        assert!(c.metrics_on());
+        let e = cfg(&[("METRICS_FLUSH_MS", "10")]).unwrap_err();
+        assert_eq!(e.var, "METRICS_FLUSH_MS");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod log;
+pub mod metrics;
 pub mod mirror;
 pub mod prompt;
 pub mod protocol;
@@ -23,6 +24,8 @@ mod test_support;
 mod assets;
 #[cfg(target_arch = "wasm32")]
 mod edge;
+#[cfg(target_arch = "wasm32")]
+mod gather;
 #[cfg(target_arch = "wasm32")]
 mod object;
 #[cfg(target_arch = "wasm32")]

@@ -40,6 +40,9 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(resp) = crate::assets::serve(&req, &env, &config).await? {
         return Ok(resp);
     }
+    if let Some(resp) = crate::gather::serve(&req, &env, &config).await? {
+        return Ok(resp);
+    }
     let url = req.url()?;
     if url.path().starts_with(api::PREFIX) {
         return api::handle(req, &url, &config, &env).await;

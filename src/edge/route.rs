@@ -116,6 +116,14 @@ pub(super) async fn handshake(
         Err(e) => {
             if !config.conformance {
                 if let Some(wait) = limited(&inc.req, config)? {
+                    let counted = config.metrics_on().then(|| {
+                        crate::gather::count_in_isolate(env, config.metrics_flush_ms, |d| {
+                            d.rate_limited(crate::metrics::Limited::Handshake)
+                        })
+                    });
+                    if let Some(flush) = counted.flatten() {
+                        ctx.wait_until(flush);
+                    }
                     return too_many_handshakes(wait, cors);
                 }
                 if inc.params.upgrade {

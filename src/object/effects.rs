@@ -55,9 +55,12 @@ impl UserSession {
                 }
                 Action::Room(op) => self.spawn_room_op(op),
                 Action::Log(line) => self.log_as_owner(line),
+                Action::FlushMetrics(batch) => self.spawn_flush(batch),
+                Action::Analytics(point) => crate::gather::write_point(&self.env, &point),
             }
         }
         self.write_history(&mut writes);
+        self.pass_gate_metrics();
         self.persist_and_schedule().await?;
         for h in handovers {
             self.hand_over(h).await?;
@@ -99,6 +102,41 @@ impl UserSession {
         let client = Client::new(&cfg.url, &cfg.token, FetchTransport);
         let fut = mirror_loop(client, self.inner.clone(), self.state.storage(), op);
         self.state.wait_until(fut);
+    }
+
+    /// Sends a batch of this object's counts in the background (a flush never delays a
+    /// message) and tells the machine how it went.
+    fn spawn_flush(&self, batch: crate::metrics::Batch) {
+        let (env, inner, storage) = (self.env.clone(), self.inner.clone(), self.state.storage());
+        let source = self.state.id().to_string();
+        let task: crate::gather::Task = Box::pin(async move {
+            let ok = crate::gather::send(&env, &source, &batch).await;
+            if let Some(hub) = inner.borrow_mut().hub.as_mut() {
+                hub.metrics_flushed(batch.seq, ok);
+            }
+            if let Err(e) = storage::persist_and_schedule(&inner, &storage).await {
+                log(
+                    &Line::new(Level::Error, "could not store the metrics state")
+                        .with("error", e.to_string()),
+                );
+            }
+        });
+        self.state.wait_until(task);
+    }
+
+    /// A gate's counts go to its isolate's outbox (a gate has no alarm to flush them on).
+    fn pass_gate_metrics(&self) {
+        let Some(delta) = self.with_hub(|h| h.take_gate_metrics()) else {
+            return;
+        };
+        let interval = match &self.inner.borrow().config {
+            Ok(c) => c.metrics_flush_ms,
+            Err(_) => return,
+        };
+        let flush = crate::gather::count_in_isolate(&self.env, interval, |d| d.merge(&delta));
+        if let Some(flush) = flush {
+            self.state.wait_until(flush);
+        }
     }
 
     /// See [`storage::persist_and_schedule`].

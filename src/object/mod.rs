@@ -68,15 +68,21 @@ pub struct UserSession {
     state: State,
     env: Env,
     inner: Rc<RefCell<Inner>>,
+    /// Set when this object is a metrics shard (see `gather::shard_store`).
+    metrics_shard: Rc<RefCell<Option<crate::metrics::Shard>>>,
 }
 
 impl DurableObject for UserSession {
     fn new(state: State, env: Env) -> Self {
         let config = env::config(&env);
-        let hub = config
-            .as_ref()
-            .ok()
-            .map(|c| Hub::new(Settings::from_config(c), Box::new(CryptoIds)));
+        let analytics = crate::gather::analytics_bound(&env);
+        let hub = config.as_ref().ok().map(|c| {
+            let settings = Settings {
+                analytics,
+                ..Settings::from_config(c)
+            };
+            Hub::new(settings, Box::new(CryptoIds))
+        });
         let inner = Rc::new(RefCell::new(Inner {
             hub,
             config,
@@ -108,10 +114,20 @@ impl DurableObject for UserSession {
             history::load(&slot, &storage.sql());
             Ok(())
         });
-        UserSession { state, env, inner }
+        UserSession {
+            state,
+            env,
+            inner,
+            metrics_shard: Rc::default(),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.path().starts_with(crate::gather::SHARD_PATH) {
+            let storage = self.state.storage();
+            let shard = &self.metrics_shard;
+            return crate::gather::shard_fetch(&self.env, storage, shard, req).await;
+        }
         if let Err(e) = &self.inner.borrow().config {
             return config_error_response(e);
         }
@@ -209,6 +225,9 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<Strin
     let kept = stored.outbox.len();
     hub.restore(now_ms(), stored.hub, stored.sessions, stored.forwards);
     hub.restore_outbox(stored.outbox);
+    if let Some(record) = &stored.metrics {
+        hub.restore_metrics(record);
+    }
     if count > 0 || kept > 0 {
         // Seen after hibernation: the object was evicted and rebuilt from storage.
         log(&Line::new(Level::Debug, "restored sessions from storage")

@@ -35,6 +35,7 @@ impl UserSession {
             ),
             env: self.env.clone(),
             inner: self.inner.clone(),
+            metrics_shard: self.metrics_shard.clone(),
         }
     }
 

@@ -20,6 +20,8 @@ use crate::shell::console::log;
 const HUB_KEY: &str = "hub";
 /// A gate's handed-over sessions and where they went.
 const FORWARDS_KEY: &str = "forwards";
+/// The counts not yet flushed to a metrics object.
+const METRICS_KEY: &str = "metrics";
 /// One key per session: `s:<sid>`.
 const SESSION_PREFIX: &str = "s:";
 
@@ -38,6 +40,7 @@ pub(super) struct Stored {
     pub outbox: Vec<Entry>,
     /// The tables exist at the latest schema version.
     pub schema_ready: bool,
+    pub metrics: Option<String>,
 }
 
 /// An object that stored anything is brought to the latest schema when it is built; a new one
@@ -45,6 +48,7 @@ pub(super) struct Stored {
 pub(super) async fn load(storage: &Storage) -> Result<Stored> {
     let hub: Option<String> = storage.get(HUB_KEY).await?;
     let forwards: Option<String> = storage.get(FORWARDS_KEY).await?;
+    let metrics: Option<String> = storage.get(METRICS_KEY).await?;
     let listed = storage
         .list_with_options(ListOptions::new().prefix(SESSION_PREFIX))
         .await?;
@@ -79,6 +83,7 @@ pub(super) async fn load(storage: &Storage) -> Result<Stored> {
         forwards: forwards
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
+        metrics,
     })
 }
 
@@ -215,6 +220,9 @@ fn take_pending(
     }
     if changes.forwards {
         writes.push((FORWARDS_KEY.into(), Some(hub.forwards_record())));
+    }
+    if changes.metrics {
+        writes.push((METRICS_KEY.into(), Some(hub.metrics_record())));
     }
     let alarm = match (hub.next_deadline(), alarm_at) {
         (Some(d), Some(a)) if d >= a => None,

@@ -20,6 +20,8 @@ pub struct Changes {
     pub forwards: bool,
     /// Rows of the recovery outbox to add and delete.
     pub outbox: super::recovery::OutboxChanges,
+    /// The metrics outbox (counts not yet flushed) changed.
+    pub metrics: bool,
 }
 
 pub struct Core {
@@ -41,6 +43,9 @@ pub struct Core {
     pub(super) history: super::history::Clock,
     /// The user's events kept for connection state recovery.
     pub(super) outbox: Outbox,
+    /// Counts not yet flushed to a metrics object (see `metering`).
+    pub(super) metrics: crate::metrics::Outbox,
+    pub(super) metrics_changed: bool,
 }
 
 /// Sessions closed for room since the last log line about it: one line per 10 s at most.
@@ -175,6 +180,10 @@ impl Core {
             self.resume(sid, r);
         }
         let recovered = resumed.is_some();
+        // Counted for CONNECTs that asked for recovery (carried a pid and an offset).
+        if recoverable && super::recovery::Claim::from_payload(payload).is_some() {
+            self.count_recovery(recovered);
+        }
         let (socket_id, pid) = match resumed {
             Some(r) => (r.socket_id, Some(r.pid)),
             None => (self.random_id(15), recoverable.then(|| self.random_id(15))),
@@ -245,6 +254,9 @@ impl Core {
                 self.ended(part.socket("/").cloned(), &reason);
             }
             self.collect_outbox();
+            if part.socket("/").is_some() {
+                self.metrics().disconnect(reason.label());
+            }
             if !part.sockets.is_empty() {
                 self.log(
                     Line::new(Level::Info, "disconnected")

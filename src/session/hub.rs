@@ -58,9 +58,12 @@ impl Hub {
                 keep_alive_at: None,
                 history: Default::default(),
                 outbox: Default::default(),
+                metrics: Default::default(),
+                metrics_changed: false,
             },
             app,
         }
+        .with_metrics_epoch()
     }
 
     /// Starts handling an input at `now`.
@@ -132,6 +135,7 @@ impl Hub {
             hub: std::mem::take(&mut self.core.state_changed),
             forwards: std::mem::take(&mut self.core.gate.changed),
             outbox: self.core.outbox.take_changes(),
+            metrics: std::mem::take(&mut self.core.metrics_changed),
         }
     }
 
@@ -315,6 +319,7 @@ impl Hub {
         d.add_opt(Timer::PromptKeepAlive, c.keep_alive_at);
         d.add_opt(Timer::HistoryPrune, c.history_deadline());
         d.add_opt(Timer::RoomJoinRetry, c.membership_deadline());
+        d.add_opt(Timer::MetricsFlush, c.metrics_deadline());
         if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
             d.add(Timer::PromptKeepAlive, 0);
         }
@@ -344,6 +349,7 @@ impl Hub {
         c.membership_tick();
         c.flush_interrupted();
         c.history_tick();
+        c.metrics_tick();
         if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {
             c.keep_alive_at = Some(now + KEEP_ALIVE_MS);
         }
@@ -457,6 +463,9 @@ impl Hub {
             Incoming::Connect(p) => self.on_connect(sid, p),
             Incoming::Disconnect(nsp) => {
                 let c = &mut self.core;
+                if nsp == "/" && c.sio.socket(sid, "/").is_some() {
+                    c.metrics().disconnect("client_disconnect");
+                }
                 c.sio.remove_socket(c.now, sid, &nsp);
                 c.collect_outbox();
                 if nsp == "/" && c.release(sid) {
@@ -482,6 +491,7 @@ impl Hub {
             .as_ref()
             .and_then(|d| d["code"].as_str())
             .map(str::to_owned);
+        c.count_connect(code.as_deref().unwrap_or("other"));
         c.send_packet(sid, &sio::Packet::connect_error(nsp, message, data), &[]);
         let refusals = c.sio.refused(sid);
         if refusals == 1 {
@@ -505,6 +515,7 @@ impl Hub {
         let nsp = packet.nsp.clone();
         if !self.app.serves(&nsp) {
             let err = sio::Packet::connect_error(&nsp, "Invalid namespace", None);
+            self.core.count_connect("INVALID_NAMESPACE");
             self.core.send_packet(sid, &err, &[]);
             return;
         }
@@ -513,6 +524,7 @@ impl Hub {
             .connect(&mut self.core, sid, &nsp, packet.data.as_ref())
         {
             Connect::Accept { user } => {
+                self.core.count_connect("ok");
                 let (c, auth) = (&mut self.core, packet.data.as_ref());
                 let socket_id = c.accept_socket(sid, &nsp, user.as_deref(), auth);
                 self.app

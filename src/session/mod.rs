@@ -21,6 +21,7 @@ pub mod gateway;
 pub mod history;
 mod hub;
 mod hub_push;
+mod metering;
 pub mod ownership;
 pub mod prompts;
 pub mod push;
@@ -71,6 +72,11 @@ pub struct Settings {
     pub prompt: PromptConfig,
     pub history: HistoryConfig,
     pub recovery: RecoveryConfig,
+    /// How often at most the user's object flushes its metrics; `None`: metrics are off
+    /// (see `Config::metrics_on`).
+    pub metrics_flush_ms: Option<u64>,
+    /// An Analytics Engine dataset is bound: connects and prompts also become data points.
+    pub analytics: bool,
 }
 
 impl Settings {
@@ -90,6 +96,8 @@ impl Settings {
             prompt: c.prompt.clone(),
             history: c.history.clone(),
             recovery: c.recovery,
+            metrics_flush_ms: c.metrics_on().then_some(c.metrics_flush_ms),
+            analytics: false,
         }
     }
 }
@@ -131,6 +139,10 @@ pub enum Action {
     /// Tell a room's object that a connection joins or leaves it (server push).
     Room(push::RoomOp),
     Log(Line),
+    /// Send this batch of counts to a metrics object, then report with `metrics_flushed`.
+    FlushMetrics(crate::metrics::Batch),
+    /// A data point for the Analytics Engine dataset (only when one is bound).
+    Analytics(crate::metrics::Point),
 }
 
 /// A request's answer and the actions it caused, which must run whatever the answer.

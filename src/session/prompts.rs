@@ -81,6 +81,7 @@ impl Core {
     }
 
     fn reject_prompt(&mut self, sid: &str, ack: Option<u64>, id: Option<&str>, f: &Failure) {
+        self.count_prompt(f.code.as_str(), None, None);
         self.emit(sid, "/", "error", vec![f.error_payload(id)]);
         self.ack(sid, ack, f.ack_payload(id));
     }
@@ -220,6 +221,8 @@ impl Core {
             Ok(_) => "OK",
             Err(f) => f.code.as_str(),
         };
+        let duration = self.now.saturating_sub(r.started_at);
+        self.count_prompt(outcome, Some(duration), stats.first_chunk_ms);
         let (event, payload) = match &result {
             Ok(text) => (
                 "prompt-response",
@@ -234,7 +237,7 @@ impl Core {
             .with_opt("userId", self.state.owner.as_deref())
             .with("processor", self.settings.prompt.processor.as_str())
             .with("outcome", outcome)
-            .with("durationMs", self.now.saturating_sub(r.started_at))
+            .with("durationMs", duration)
             .with("chunks", r.chunks)
             .with("bytes", stats.bytes)
             .with("delivered", delivered);
@@ -257,6 +260,7 @@ impl Core {
         self.state_changed = true;
         for id in ids {
             let f = Failure::new(Code::PromptInterrupted);
+            self.count_prompt(f.code.as_str(), None, None);
             self.emit(&target, "/", "error", vec![f.error_payload(Some(&id))]);
             self.log(
                 Line::new(Level::Info, "prompt finished")

@@ -130,9 +130,11 @@ impl Core {
             Decision::Deliver(sid) => {
                 let args = msg.data.into_iter().collect();
                 self.emit(&sid, "/", &msg.event, args);
+                self.count_push(true);
                 Delivery::Delivered
             }
             Decision::Offline => {
+                self.count_push(false);
                 // Kept for the user's lost connection while recovery may still pick it up.
                 let args = msg.data.into_iter().collect();
                 self.emit_or_keep(None, &msg.event, args);

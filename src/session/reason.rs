@@ -89,6 +89,33 @@ impl CloseReason {
     }
 }
 
+impl CloseReason {
+    /// The reason as a metric label: a fixed set, with no detail from the input.
+    pub fn label(&self) -> &'static str {
+        use CloseReason::*;
+        match self {
+            ClientClose => "client_close",
+            TransportClose => "transport_close",
+            PingTimeout => "ping_timeout",
+            TransportParseError(_) => "transport_parse_error",
+            ParseError(_) => "parse_error",
+            PayloadTooLarge => "payload_too_large",
+            MessageTooBig => "message_too_big",
+            OverlappingGet => "overlapping_get",
+            OverlappingPost => "overlapping_post",
+            ConnectTimeout => "connect_timeout",
+            InvalidPacket => "invalid_packet",
+            Replaced => "replaced",
+            TooManyRefusals => "too_many_refusals",
+            TooManySessions => "too_many_sessions",
+            QueueOverflow => "queue_overflow",
+            TooManyPackets => "too_many_packets",
+            Resumed => "resumed",
+            TokenExpired => "token_expired",
+        }
+    }
+}
+
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use CloseReason::*;

@@ -23,6 +23,8 @@ pub enum Timer {
     RoomJoinRetry,
     /// A connection's token expires (`DISCONNECT_ON_TOKEN_EXPIRY`).
     TokenExpiry,
+    /// The user's object flushes its counts to a metrics object.
+    MetricsFlush,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

@@ -15,7 +15,7 @@ export const TEST_SECRET = "test-secret-for-e2e-only";
 const READY_TIMEOUT_MS = 90_000;
 
 /** Files whose change makes build/ stale: the crate, its lockfile, the Worker config and the files compiled into the wasm. */
-const BUILD_INPUTS = ["src", "Cargo.toml", "Cargo.lock", "wrangler.toml", "test-websocket-auth.html"];
+const BUILD_INPUTS = ["src", "Cargo.toml", "Cargo.lock", "wrangler.toml", "test-websocket-auth.html", "dashboard"];
 
 function newestMtime(path) {
   const st = statSync(path);

@@ -46,6 +46,9 @@ fn settings() -> Settings {
             max_events: 1000,
             max_bytes: 1 << 20,
         },
+        // The flush timer would be the earliest deadline; `metrics` tests turn it on.
+        metrics_flush_ms: None,
+        analytics: false,
     }
 }
 
@@ -152,6 +155,7 @@ mod expiry;
 mod gate;
 mod gateway;
 mod history;
+mod metrics;
 mod ownership;
 mod prompts;
 mod push;
