@@ -21,6 +21,7 @@ pub mod gateway;
 pub mod history;
 mod hub;
 mod hub_push;
+mod hub_store;
 mod metering;
 pub mod ownership;
 pub mod prompts;

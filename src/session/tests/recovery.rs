@@ -499,3 +499,55 @@ fn records_of_the_previous_version_still_load() {
     connect(&mut h, "s1", T0, json!({}));
     assert!(!h.state_record().contains("dropped"));
 }
+
+#[test]
+fn recoveries_and_pushes_are_counted_and_a_push_while_away_is_replayed() {
+    use crate::metrics::families::{PUSHES, RECOVERIES};
+    use crate::metrics::Shard;
+    use crate::push::{Delivery, PushMessage};
+    let mut s = on();
+    s.metrics_flush_ms = Some(1_000);
+    let mut h = hub_for(Some("alice"), s);
+    let (pid, socket_id, offset, _) = streaming(&mut h);
+    let job = |n: u64| PushMessage {
+        event: "job".into(),
+        data: Some(json!(n)),
+        room: None,
+    };
+    assert_eq!(h.push(T0 + 2, job(1)).0, Delivery::Delivered);
+    h.ws_closed(T0 + 3, "s1");
+    assert_eq!(h.push(T0 + 4, job(2)).0, Delivery::Offline);
+    let a = connect(&mut h, "s2", T0 + 5, resume(&pid, &offset));
+    assert_eq!(ack(&a, "s2")["sid"], socket_id);
+    let replayed: Vec<Value> = events(&a, "s2")
+        .into_iter()
+        .filter(|e| e[0] == "job")
+        .map(|e| e[1].clone())
+        .collect();
+    assert_eq!(
+        replayed,
+        vec![json!(1), json!(2)],
+        "both pushes, once, in order"
+    );
+    // A claim nobody holds: a fresh session, counted as such.
+    let a = connect(&mut h, "s3", T0 + 6, resume(&json!("forged-pid"), "0"));
+    assert_ne!(ack(&a, "s3")["sid"], socket_id);
+    // A CONNECT that asks for nothing is not a recovery attempt.
+    connect(&mut h, "s4", T0 + 7, json!({}));
+
+    let mut shard = Shard::default();
+    let batch = h
+        .tick(T0 + 10_000)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::FlushMetrics(b) => Some(b),
+            _ => None,
+        })
+        .expect("a flush");
+    shard.apply(T0 + 10_000, "alice-object", &batch);
+    let count = |name: &str, v: &str| shard.totals.counter(&format!("{name}/{v}"));
+    assert_eq!(count(RECOVERIES, "recovered"), 1);
+    assert_eq!(count(RECOVERIES, "fresh"), 1);
+    assert_eq!(count(PUSHES, "delivered"), 1);
+    assert_eq!(count(PUSHES, "offline"), 1);
+}
