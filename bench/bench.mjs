@@ -25,6 +25,7 @@ import { startUpstashServer } from "../tests/support/upstash-server.mjs";
 import { redisAt, pollUntil } from "../tests/support/redis-cli.mjs";
 import { benchFloor } from "./floor.mjs";
 import { benchHistory } from "./history.mjs";
+import { pct, roundTrips, summary } from "./stats.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -57,12 +58,7 @@ if (process.argv.includes("--history")) {
   process.exit(0);
 }
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const ms = (x) => `${x.toFixed(1)} ms`;
-const summary = (xs) => `p50 ${ms(pct(xs, 50))}, p90 ${ms(pct(xs, 90))}, p99 ${ms(pct(xs, 99))} (n=${xs.length})`;
 const RUN = randomUUID().slice(0, 8);
 let users = 0;
 const user = (label) => `bench-${label}-${RUN}-${++users}`;
@@ -91,18 +87,6 @@ async function timedConnect(gw, placement, opts) {
   const t0 = performance.now();
   const s = await connect(gw.url, withToken(placement, gw.token(user("connect")), opts));
   return { s, ms: performance.now() - t0 };
-}
-
-async function roundTrips(s, n) {
-  const rtts = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const r = next(s, "prompt-response");
-    s.emit("send-prompt", { prompt: `p${i}` });
-    await r;
-    rtts.push(performance.now() - t0);
-  }
-  return rtts;
 }
 
 // ----- prompts and connects, mirror off -----

@@ -23,6 +23,7 @@ import WebSocket from "ws";
 import { startGateway, launch, stopGroup, ROOT } from "../tests/support/gateway.mjs";
 import { withToken, connect, next } from "../tests/support/client.mjs";
 import { findFreePort } from "../tests/support/redis-server.mjs";
+import { pct } from "./stats.mjs";
 
 const FLOOR = join(ROOT, "bench", "floor");
 /** No single round trip may take longer; no phase may run longer. */
@@ -30,10 +31,6 @@ const RTT_TIMEOUT_MS = 10_000;
 const PHASE_TIMEOUT_MS = 180_000;
 export const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", CONNECT_RATE_PER_MINUTE: "0", HANDSHAKE_LIMIT_PER_10S: "0" };
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const ratio = (g, f) => `${(g / f).toFixed(2)}x`;
 

@@ -7,24 +7,9 @@ import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { withToken, connect, next } from "../tests/support/client.mjs";
+import { pct, roundTrips } from "./stats.mjs";
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const summary = (xs) => `p50 ${pct(xs, 50).toFixed(2)} ms, p90 ${pct(xs, 90).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms (n=${xs.length})`;
-
-async function roundTrips(s, n) {
-  const rtts = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const r = next(s, "prompt-response");
-    s.emit("send-prompt", { prompt: `p${i}` });
-    await r;
-    rtts.push(performance.now() - t0);
-  }
-  return rtts;
-}
 
 /** @param {{ prompts: number, warmup: number, load: Record<string,string> }} opts */
 export async function benchHistory({ prompts, warmup, load }) {

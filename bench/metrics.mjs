@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { withToken, connect, next, sleep } from "../tests/support/client.mjs";
+import { pct, roundTrips, summary } from "./stats.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,24 +23,7 @@ const WS = { transports: ["websocket"] };
 const RUN = randomUUID().slice(0, 8);
 let users = 0;
 const user = () => `bench-metrics-${RUN}-${++users}`;
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const ms = (x) => `${x.toFixed(1)} ms`;
-const summary = (xs) => `p50 ${ms(pct(xs, 50))}, p90 ${ms(pct(xs, 90))}, p99 ${ms(pct(xs, 99))} (n=${xs.length})`;
-
-async function roundTrips(s, n) {
-  const rtts = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const r = next(s, "prompt-response");
-    s.emit("send-prompt", { prompt: `p${i}` });
-    await r;
-    rtts.push(performance.now() - t0);
-  }
-  return rtts;
-}
 
 /** One sample of the endpoint: `name{label}` -> value. */
 async function scrape(gw) {

@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { startFakeUpstream } from "../tests/support/fake-upstream.mjs";
 import { connect, withToken } from "../tests/support/client.mjs";
+import { pct } from "./stats.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,10 +20,6 @@ const PROMPTS = arg("prompts", 10);
 const CHUNKS = arg("chunks", 100);
 const DELAY = arg("delay-ms", 5);
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
 
 const up = await startFakeUpstream({ delayMs: DELAY });

@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { connect, withToken } from "../tests/support/client.mjs";
 import { PUSH_TOKEN, connectMany, roomMembers, timedRoomEmit } from "../tests/support/push.mjs";
+import { pct } from "./stats.mjs";
 
 const argv = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,10 +18,6 @@ const ROOMS = argv("rooms", "100,500").split(",").map(Number);
 const REPEATS = Number(argv("repeats", "5"));
 const WARMUP = 20;
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(1)} ms, p90 ${pct(xs, 90).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
 
 const gw = await startGateway({

@@ -22,10 +22,6 @@ const MISSED = arg("missed", 100);
 const CONNECTS = arg("connects", 100);
 const ANSWER_MS = 1500;
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const up = await startFakeUpstream({ delayMs: 5 });
@@ -78,6 +74,7 @@ async function replayRun(run) {
 function outboxBytes(stateDir) {
   const script = `
 import glob, json, sqlite3, sys
+import { pct } from "./stats.mjs";
 rows = payload = pages = 0
 for f in glob.glob(sys.argv[1] + "/**/*.sqlite", recursive=True):
     db = sqlite3.connect("file:" + f + "?mode=ro", uri=True)

@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(code(r#"{"userId":"a"}"#), "INVALID_REQUEST");
         assert_eq!(code(r#"{"userId":"a","event":""}"#), "INVALID_REQUEST");
         assert_eq!(code(r#"{"userId":"a","event":7}"#), "INVALID_REQUEST");
-        for r in super::super::names::RESERVED_EVENTS {
+        for r in super::super::names::reserved_events() {
             let body = json!({ "userId": "a", "event": r }).to_string();
             assert_eq!(code(&body), "RESERVED_EVENT", "{r}");
         }
