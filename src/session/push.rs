@@ -126,7 +126,12 @@ impl Core {
     /// A pushed event: emitted on the current connection when there is one that may have it.
     pub fn push(&mut self, msg: PushMessage) -> Delivery {
         let (current, live) = self.live_current();
-        match decide(current, &self.state.membership, msg.room.as_deref(), live) {
+        let decision = match decide(current, &self.state.membership, msg.room.as_deref(), live) {
+            // A member whose transport was lost stays one while recovery may pick it up.
+            Decision::NotMember if self.kept_member(msg.room.as_deref()) => Decision::Offline,
+            d => d,
+        };
+        match decision {
             Decision::Deliver(sid) => {
                 let args = msg.data.into_iter().collect();
                 self.emit(&sid, "/", &msg.event, args);
@@ -186,12 +191,23 @@ impl Core {
         self.send_joins();
     }
 
+    /// The membership belongs to the lost connection recovery may still pick up (and, for a
+    /// room push, names that room).
+    fn kept_member(&self, room: Option<&str>) -> bool {
+        let m = &self.state.membership;
+        let lost = self.dropped_in_window().map(|d| &d.socket_id);
+        lost.is_some()
+            && m.socket_id.as_ref() == lost
+            && room.is_none_or(|r| m.rooms.iter().any(|x| x == r))
+    }
+
     /// Leaves the rooms of the connection that ended, if it has not been done (called after
-    /// every input).
+    /// every input). A connection lost in a way recovery may pick up keeps its rooms for the
+    /// window, so room events are kept for it like any other event.
     pub(super) fn sync_membership(&mut self) {
         let m = &self.state.membership;
         let current = self.state.current.as_ref().map(|c| &c.socket_id);
-        if m.socket_id.is_some() && m.socket_id.as_ref() != current {
+        if m.socket_id.is_some() && m.socket_id.as_ref() != current && !self.kept_member(None) {
             let old = std::mem::take(&mut self.state.membership);
             self.leave(old, &[]);
             self.state_changed = true;
