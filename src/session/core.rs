@@ -175,13 +175,17 @@ impl Core {
         payload: Option<&Value>,
     ) -> String {
         let recoverable = self.recovery_on() && nsp == "/" && user.is_some();
-        let resumed = recoverable.then(|| self.resume_point(payload)).flatten();
+        // A CONNECT that asks for recovery carries a pid and an offset.
+        let claim = recoverable
+            .then(|| super::recovery::Claim::from_payload(payload))
+            .flatten();
+        let asked = claim.is_some();
+        let resumed = claim.and_then(|c| self.resume_point(c));
         if let Some(r) = &resumed {
             self.resume(sid, r);
         }
         let recovered = resumed.is_some();
-        // Counted for CONNECTs that asked for recovery (carried a pid and an offset).
-        if recoverable && super::recovery::Claim::from_payload(payload).is_some() {
+        if asked {
             self.count_recovery(recovered);
         }
         let (socket_id, pid) = match resumed {

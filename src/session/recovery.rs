@@ -271,9 +271,8 @@ impl Core {
             .filter(|d| self.recovery_on() && self.now <= d.ended_at.saturating_add(window))
     }
 
-    /// Where a CONNECT with this payload picks up, if anywhere.
-    pub(super) fn resume_point(&self, payload: Option<&Value>) -> Option<Recovered> {
-        let claim = Claim::from_payload(payload)?;
+    /// Where a CONNECT carrying this claim picks up, if anywhere.
+    pub(super) fn resume_point(&self, claim: Claim) -> Option<Recovered> {
         let live = self
             .current()
             .filter(|c| self.pid_of(&c.sid, "/").as_deref() == Some(claim.pid.as_str()));
