@@ -12,14 +12,11 @@ use worker::*;
 
 use super::{Inner, UserSession};
 use crate::log::{Level, Line};
+use crate::schema::HISTORY_TABLES;
 use crate::session::history::{self, Done, Entry, Op, Status};
 use crate::session::Action;
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
-
-/// The history table and its bound: [`crate::schema::HISTORY_TABLES`] (migration 2), run again
-/// by [`open`] because a new object creates its tables only when it first uses them.
-use crate::schema::HISTORY_TABLES as HISTORY_SCHEMA;
 
 const COLUMNS: &str =
     "seq, request_id, prompt, response, status, code, created_at, completed_at, truncated";
@@ -49,7 +46,9 @@ fn int(v: u64) -> SqlStorageValue {
 /// Creates the table if needed, ends the prompts a restart interrupted and drops rows beyond
 /// `max_items`; returns the oldest row's creation time.
 fn open(sql: &SqlStorage, now: u64, max_items: u64) -> Result<Option<u64>> {
-    sql.exec(HISTORY_SCHEMA, None)?;
+    // Migration 2's tables, made here too: a new object creates its tables only when it first
+    // uses them (see `crate::schema`).
+    sql.exec(HISTORY_TABLES, None)?;
     // Written only when the setting changed: opening an object normally writes nothing here.
     sql.exec(
         "INSERT INTO history_bound (max_items) SELECT ? \
