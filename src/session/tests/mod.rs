@@ -160,4 +160,5 @@ mod ownership;
 mod prompts;
 mod push;
 mod recovery;
+mod recovery_push;
 mod socketio;
