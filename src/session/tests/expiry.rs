@@ -16,6 +16,14 @@ fn short_token() -> String {
     sign(SECRET, json!({"sub": "alice", "exp": EXP_MS / 1000}))
 }
 
+/// Session "s1" authenticated by [`short_token`] in its CONNECT payload, accepted.
+fn connect_with_short_token(h: &mut Hub) {
+    ws(h, "s1", HttpAuth::Failed(AuthError::Missing));
+    let payload = format!(r#"40{{"token":"{}"}}"#, short_token());
+    let a = frame(h, "s1", &payload);
+    assert!(connect_ack(&a, "s1").is_some());
+}
+
 fn expired_error(actions: &[Action], sid: &str) -> bool {
     texts(actions, sid)
         .iter()
@@ -25,13 +33,7 @@ fn expired_error(actions: &[Action], sid: &str) -> bool {
 #[test]
 fn the_payload_token_ends_the_connection_at_exp_plus_leeway() {
     let mut h = expiring(true);
-    ws(&mut h, "s1", HttpAuth::Failed(AuthError::Missing));
-    let a = frame(
-        &mut h,
-        "s1",
-        &format!(r#"40{{"token":"{}"}}"#, short_token()),
-    );
-    assert!(connect_ack(&a, "s1").is_some());
+    connect_with_short_token(&mut h);
     assert_eq!(h.next_deadline(), Some(EXP_MS + 2_000));
     let early = h.tick(EXP_MS + 1_999);
     assert!(!expired_error(&early, "s1") && !closed(&early, "s1"));
@@ -57,13 +59,7 @@ fn the_worker_verified_token_counts_when_the_payload_has_none() {
 #[test]
 fn without_the_option_the_connection_outlives_its_token() {
     let mut h = expiring(false);
-    ws(&mut h, "s1", HttpAuth::Failed(AuthError::Missing));
-    let a = frame(
-        &mut h,
-        "s1",
-        &format!(r#"40{{"token":"{}"}}"#, short_token()),
-    );
-    assert!(connect_ack(&a, "s1").is_some());
+    connect_with_short_token(&mut h);
     let later = h.tick(EXP_MS + 60_000);
     assert!(!expired_error(&later, "s1"));
     assert!(h.has_session("s1"));
