@@ -1,4 +1,4 @@
-use super::testing::{sign, unsigned};
+use super::testing::{sign, unsigned, verify_http};
 use super::*;
 use crate::protocol::fuzz_tests::check;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;

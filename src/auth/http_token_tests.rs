@@ -1,4 +1,4 @@
-use super::testing::sign;
+use super::testing::{sign, verify_http};
 use super::*;
 
 #[test]

@@ -234,19 +234,9 @@ pub fn query_token(url: &url::Url) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The user named by the tokens visible at HTTP level. When a request carries both a header and
-/// a query token, both must verify and name the same user.
-pub fn verify_http(
-    authorization: Option<&str>,
-    url: &url::Url,
-    settings: &JwtSettings,
-    now_ms: u64,
-) -> Option<Result<String, AuthError>> {
-    verify_http_token(authorization, url, settings, now_ms).map(|r| r.map(|v| v.user))
-}
-
-/// [`verify_http`] with the whole verdict: the earliest `exp` (ms) of the tokens, and the
-/// rooms of the header's token when both are present (they name the same user).
+/// The verdict on the tokens visible at HTTP level: when a request carries both a header and a
+/// query token, both must verify and name the same user; then the earliest `exp` (ms) counts,
+/// and the header token's rooms.
 pub fn verify_http_token(
     authorization: Option<&str>,
     url: &url::Url,
@@ -288,6 +278,18 @@ pub fn mint(secret: &str, sub: &str, now_ms: u64, ttl_secs: u64) -> String {
 
 #[cfg(test)]
 pub(crate) mod testing {
+    use super::{verify_http_token, AuthError, JwtSettings};
+
+    /// The user the HTTP-level tokens name (the part of the verdict most tests look at).
+    pub fn verify_http(
+        authorization: Option<&str>,
+        url: &url::Url,
+        settings: &JwtSettings,
+        now_ms: u64,
+    ) -> Option<Result<String, AuthError>> {
+        verify_http_token(authorization, url, settings, now_ms).map(|r| r.map(|v| v.user))
+    }
+
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
     use base64::Engine as _;
 
