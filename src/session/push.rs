@@ -65,18 +65,25 @@ pub enum Decision {
 }
 
 /// Whether the current connection gets a push (for `room`, only if its token named the room).
-/// `live` says whether the connection's transport is up.
+/// `live` says whether the connection's transport is up; `lost` is the socket id of a lost
+/// connection recovery may still pick up, which stays a member of its rooms meanwhile.
 pub fn decide(
     current: Option<&Current>,
+    lost: Option<&str>,
     membership: &Membership,
     room: Option<&str>,
     live: bool,
 ) -> Decision {
     if let Some(room) = room {
-        let member = current.is_some_and(|c| membership.socket_id.as_ref() == Some(&c.socket_id))
-            && membership.rooms.iter().any(|r| r == room);
-        if !member {
-            return Decision::NotMember;
+        let names = membership.rooms.iter().any(|r| r == room);
+        let member =
+            |id: Option<&str>| names && id.is_some() && membership.socket_id.as_deref() == id;
+        if !member(current.map(|c| c.socket_id.as_str())) {
+            return if member(lost) {
+                Decision::Offline
+            } else {
+                Decision::NotMember
+            };
         }
     }
     match current {
@@ -126,12 +133,8 @@ impl Core {
     /// A pushed event: emitted on the current connection when there is one that may have it.
     pub fn push(&mut self, msg: PushMessage) -> Delivery {
         let (current, live) = self.live_current();
-        let decision = match decide(current, &self.state.membership, msg.room.as_deref(), live) {
-            // A member whose transport was lost stays one while recovery may pick it up.
-            Decision::NotMember if self.kept_member(msg.room.as_deref()) => Decision::Offline,
-            d => d,
-        };
-        match decision {
+        let m = &self.state.membership;
+        match decide(current, self.lost_socket(), m, msg.room.as_deref(), live) {
             Decision::Deliver(sid) => {
                 let args = msg.data.into_iter().collect();
                 self.emit(&sid, "/", &msg.event, args);
@@ -191,23 +194,18 @@ impl Core {
         self.send_joins();
     }
 
-    /// The membership belongs to the lost connection recovery may still pick up (and, for a
-    /// room push, names that room).
-    fn kept_member(&self, room: Option<&str>) -> bool {
-        let m = &self.state.membership;
-        let lost = self.dropped_in_window().map(|d| &d.socket_id);
-        lost.is_some()
-            && m.socket_id.as_ref() == lost
-            && room.is_none_or(|r| m.rooms.iter().any(|x| x == r))
+    /// The socket id of the lost connection recovery may still pick up.
+    fn lost_socket(&self) -> Option<&str> {
+        self.dropped_in_window().map(|d| d.socket_id.as_str())
     }
 
     /// Leaves the rooms of the connection that ended, if it has not been done (called after
     /// every input). A connection lost in a way recovery may pick up keeps its rooms for the
     /// window, so room events are kept for it like any other event.
     pub(super) fn sync_membership(&mut self) {
-        let m = &self.state.membership;
-        let current = self.state.current.as_ref().map(|c| &c.socket_id);
-        if m.socket_id.is_some() && m.socket_id.as_ref() != current && !self.kept_member(None) {
+        let holder = self.state.membership.socket_id.as_deref();
+        let current = self.state.current.as_ref().map(|c| c.socket_id.as_str());
+        if holder.is_some() && holder != current && holder != self.lost_socket() {
             let old = std::mem::take(&mut self.state.membership);
             self.leave(old, &[]);
             self.state_changed = true;

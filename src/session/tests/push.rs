@@ -73,7 +73,7 @@ fn decisions_from_state_alone() {
         rooms: vec!["r".into()],
         ..Default::default()
     };
-    let d = |c, m, room, live| decide(c, m, room, live);
+    let d = |c, m, room, live| decide(c, None, m, room, live);
     assert_eq!(
         d(Some(&current), &member, None, true),
         Decision::Deliver("s".into())
@@ -102,6 +102,10 @@ fn decisions_from_state_alone() {
         Decision::NotMember
     );
     assert_eq!(d(None, &member, Some("r"), true), Decision::NotMember);
+    // A lost connection recovery may still pick up stays a member: its room events are kept.
+    let lost = |id| decide(None, Some(id), &member, Some("r"), false);
+    assert_eq!(lost("k"), Decision::Offline);
+    assert_eq!(lost("old"), Decision::NotMember);
 }
 
 #[test]
