@@ -83,7 +83,7 @@ const withTimeout = (p, ms, what) => {
 
 // ----- clients: each exposes roundTrip(i) -> ms and close() -----
 
-/** A socket.io-client on the gateway, WebSocket only, header token. */
+/** A socket.io-client on the gateway (used for long-polling). */
 async function gatewaySocket(gw, user, extra = { transports: ["websocket"] }) {
   const s = await connect(gw.url, withToken("header", gw.token(user), extra));
   return {
@@ -95,6 +95,53 @@ async function gatewaySocket(gw, user, extra = { transports: ["websocket"] }) {
       return performance.now() - t0;
     },
     close: async () => { s.close(); },
+  };
+}
+
+/**
+ * The gateway over a WebSocket of the same library as the floor's client, speaking the frames
+ * socket.io-client sends (`40`, `42["send-prompt",...]`), so both sides pay the same client
+ * cost and the ratio is the servers'. `header`: the token in the upgrade's Authorization
+ * header (the Worker hands the socket to the user's object); `auth`: in the CONNECT payload
+ * (the Worker relays the socket).
+ */
+async function gatewayWire(gw, user, placement) {
+  const token = gw.token(user);
+  const headers = placement === "header" ? { Authorization: `Bearer ${token}` } : {};
+  const ws = new WebSocket(`${gw.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`, { headers });
+  const queue = [];
+  let waiting = null;
+  ws.on("message", (data) => {
+    const m = data.toString();
+    if (m === "2") return ws.send("3");
+    if (waiting) { const w = waiting; waiting = null; w(m); } else queue.push(m);
+  });
+  const nextFrame = (what) => queue.length
+    ? Promise.resolve(queue.shift())
+    : withTimeout(new Promise((r) => { waiting = r; }), RTT_TIMEOUT_MS, what);
+  await withTimeout(new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); }), RTT_TIMEOUT_MS, "gateway WebSocket open");
+  const open = await nextFrame("Engine.IO open");
+  if (!open.startsWith("0")) throw new Error(`gateway: ${open}`);
+  ws.send(placement === "header" ? "40" : `40${JSON.stringify({ token })}`);
+  const ok = await nextFrame("CONNECT answer");
+  if (!ok.startsWith("40")) throw new Error(`gateway CONNECT: ${ok}`);
+  return {
+    async roundTrip(i) {
+      const t0 = performance.now();
+      ws.send(`42["send-prompt",{"prompt":"p${i}"}]`);
+      for (;;) {
+        const m = await nextFrame("prompt-response");
+        if (m.startsWith('42["prompt-response"')) break;
+        if (!m.startsWith('42["prompt-chunk"')) throw new Error(`gateway: ${m}`);
+      }
+      return performance.now() - t0;
+    },
+    async close() {
+      const closed = new Promise((r) => ws.once("close", r));
+      ws.send("41");
+      ws.close(1000);
+      await withTimeout(closed, RTT_TIMEOUT_MS, "gateway close").catch(() => ws.terminate());
+    },
   };
 }
 
@@ -185,69 +232,131 @@ function printCompare(label, g, f, { rate = false } = {}) {
   console.log(`  gateway/floor: ${rate ? `throughput ${ratio(g.rate, f.rate)}, ` : ""}p50 ${ratio(g.p50, f.p50)}, p99 ${ratio(g.p99, f.p99)}`);
 }
 
+/** Storage writes the gateway's objects logged (`storage write`, a debug line) so far. */
+function writesLogged(gw) {
+  const lines = gw.jsonLogs().filter((l) => l.msg === "storage write");
+  const sum = (k) => lines.reduce((a, l) => a + Number(l[k] ?? 0), 0);
+  return { writes: lines.length, rows: sum("puts") + sum("deletes") + sum("rows") + sum("history") + lines.filter((l) => l.alarm).length };
+}
+
+/**
+ * Storage writes per steady-state prompt: a gateway with LOG_LEVEL=debug (its own, so the
+ * debug lines cost the timed runs nothing) counts the writes its objects make over `n`
+ * prompts on one warm connection, the deferred write that follows them included.
+ */
+async function writesPerPrompt(vars, n, label) {
+  const gw = await startGateway({ vars: { ...vars, LOG_LEVEL: "debug" } });
+  try {
+    const c = await gatewayWire(gw, `writes-${label}-${randomUUID().slice(0, 8)}`, "header");
+    await sequential(c, 20);
+    await new Promise((r) => setTimeout(r, DEFERRED_WAIT_MS));
+    const before = writesLogged(gw);
+    await sequential(c, n, 20);
+    await new Promise((r) => setTimeout(r, DEFERRED_WAIT_MS));
+    const after = writesLogged(gw);
+    await c.close();
+    return { writes: (after.writes - before.writes) / n, rows: (after.rows - before.rows) / n };
+  } finally {
+    await gw.stop();
+  }
+}
+
+/** Longer than the gateway's deferred write (1 s) takes to land. */
+const DEFERRED_WAIT_MS = 1_500;
+
 export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, poll = 100, pollUsers = 10, runs = 2, warmup = 20 } = {}) {
   const RUN = randomUUID().slice(0, 8);
   let n = 0;
   const user = (label) => `floor-${label}-${RUN}-${++n}`;
   const size = (f) => { const b = readFileSync(f); return `${b.length} bytes, ${gzipSync(b, { level: 9 }).length} gzipped`; };
+  const off = { ...LOAD, HISTORY_MAX_ITEMS: "0" };
   console.log(`floor comparison: gateway and floor each under its own wrangler dev --local; runs alternated; ` +
-    `gateway limits off: ${Object.entries(LOAD).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    `gateway limits off: ${Object.entries(LOAD).map(([k, v]) => `${k}=${v}`).join(" ")}; ` +
+    `"history off" adds HISTORY_MAX_ITEMS=0, "history on" is the default (200)`);
   console.log(`  wasm: gateway ${size(join(ROOT, "build", "index_bg.wasm"))}; floor ${size(join(FLOOR, "build", "index_bg.wasm"))}`);
 
-  const [gw, floor] = await Promise.all([startGateway({ vars: LOAD }), startFloor()]);
+  for (const [label, vars] of [["history off", off], ["history on", LOAD]]) {
+    const w = await writesPerPrompt(vars, 200, label.replace(" ", "-"));
+    console.log(`storage writes per steady-state prompt (echo, one warm connection, 200 prompts), ${label}: ` +
+      `${w.writes.toFixed(3)} writes, ${w.rows.toFixed(3)} rows (keys, SQL rows and alarm sets)`);
+  }
+
+  const [gwOff, gwOn, floor] = await Promise.all([startGateway({ vars: off }), startGateway({ vars: LOAD }), startFloor()]);
   try {
-    const side = {
-      gateway: { ws: (u) => gatewaySocket(gw, u), poll: (u) => gatewaySocket(gw, u, { transports: ["polling"] }) },
-      floor: { ws: (u) => floorSocket(floor, u), poll: (u) => floorPoller(floor, u) },
+    // WebSocket sides: the gateway's two paths with history off, the direct one with history
+    // on, and the floor; each against the floor.
+    const ws = {
+      "direct": (u) => gatewayWire(gwOff, u, "header"),
+      "relayed": (u) => gatewayWire(gwOff, u, "auth"),
+      "history": (u) => gatewayWire(gwOn, u, "header"),
+      "floor": (u) => floorSocket(floor, u),
     };
-    const sides = Object.keys(side);
+    const names = {
+      "direct": "gateway, header token (direct), history off",
+      "relayed": "gateway, auth-payload token (relayed by the Worker), history off",
+      "history": "gateway, header token (direct), history on",
+    };
+    const sides = Object.keys(ws);
+    const compare = (all, rate) => {
+      const f = all.floor;
+      console.log(`  ${"floor".padEnd(9)} ${rate ? `${fmt(f.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(f.p50)} ms, p99 ${fmt(f.p99)} ms (n=${f.n})`);
+      for (const s of sides.filter((x) => x !== "floor")) {
+        const g = all[s];
+        console.log(`  ${s.padEnd(9)} ${rate ? `${fmt(g.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(g.p50)} ms, p99 ${fmt(g.p99)} ms (n=${g.n}); ` +
+          `/floor: ${rate ? `throughput ${ratio(g.rate, f.rate)}, ` : ""}p50 ${ratio(g.p50, f.p50)}  [${names[s]}]`);
+      }
+    };
 
     // (a) one socket each, alternating blocks of 100.
     {
-      const c = { gateway: await side.gateway.ws(user("one")), floor: await side.floor.ws(user("one")) };
-      const rtts = { gateway: [], floor: [] };
+      const c = {};
+      for (const s of sides) c[s] = await ws[s](user(`one-${s}`));
+      const rtts = Object.fromEntries(sides.map((s) => [s, []]));
       for (const s of sides) await sequential(c[s], warmup);
       for (let done = 0; done < prompts; done += 100) {
         for (const s of sides) rtts[s].push(...await sequential(c[s], Math.min(100, prompts - done), warmup + done));
       }
       for (const s of sides) await c[s].close();
-      printCompare(`(a) one WebSocket, ${prompts} sequential round trips (gateway: send-prompt -> prompt-response, header token; floor: echo)`,
-        latency(rtts.gateway), latency(rtts.floor));
+      console.log(`(a) one WebSocket, ${prompts} sequential round trips (gateway: send-prompt -> prompt-response; floor: echo)`);
+      compare(Object.fromEntries(sides.map((s) => [s, latency(rtts[s])])), false);
     }
 
     // (b) many users at once, runs alternated.
     {
       console.log(`(b) ${users} users at once, ${perUser} sequential round trips each, ${runs} runs each (WebSocket)`);
-      const all = { gateway: { rtts: [], secs: 0 }, floor: { rtts: [], secs: 0 } };
+      const all = Object.fromEntries(sides.map((s) => [s, { rtts: [], secs: 0 }]));
       for (let r = 0; r < runs; r++) {
         for (const s of sides) {
-          const { rtts, rate } = await concurrent((u) => side[s].ws(user(`many${u}`)), users, perUser, Math.min(warmup, 5));
+          const { rtts, rate } = await concurrent((u) => ws[s](user(`many-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
           all[s].rtts.push(...rtts);
           all[s].secs += rtts.length / rate;
-          console.log(`  run ${r + 1} ${s.padEnd(7)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
+          console.log(`  run ${r + 1} ${s.padEnd(8)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
         }
       }
-      const sum = (s) => ({ ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs });
-      printCompare(null, sum("gateway"), sum("floor"), { rate: true });
+      compare(Object.fromEntries(sides.map((s) => [s, { ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs }])), true);
     }
 
-    // (c) long-polling, 1 and `pollUsers` users.
+    // (c) long-polling, 1 and `pollUsers` users, history off.
+    const poll_ = {
+      gateway: (u) => gatewaySocket(gwOff, u, { transports: ["polling"] }),
+      floor: (u) => floorPoller(floor, u),
+    };
     for (const k of [1, pollUsers]) {
       const all = { gateway: [], floor: [] };
       const rates = { gateway: [], floor: [] };
       for (let r = 0; r < runs; r++) {
-        for (const s of sides) {
-          const { rtts, rate } = await concurrent((u) => side[s].poll(user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
+        for (const s of ["gateway", "floor"]) {
+          const { rtts, rate } = await concurrent((u) => poll_[s](user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
           all[s].push(...rtts);
           rates[s].push(rate);
         }
       }
       const sum = (s) => ({ ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length });
       printCompare(`(c) long-polling, ${k} user${k > 1 ? "s" : ""} at once, ${poll} sequential round trips each, ${runs} runs each ` +
-        `(gateway: send-prompt -> prompt-response, transports: ["polling"]; floor: POST -> held GET answers)`,
+        `(gateway, history off: send-prompt -> prompt-response over socket.io-client, transports: ["polling"]; floor: POST -> held GET answers)`,
         sum("gateway"), sum("floor"), { rate: true });
     }
   } finally {
-    await Promise.all([gw.stop(), floor.stop()]);
+    await Promise.all([gwOff.stop(), gwOn.stop(), floor.stop()]);
   }
 }

@@ -8,7 +8,7 @@ import { startGateway } from "../tests/support/gateway.mjs";
 import { withToken, connect, ask } from "../tests/support/client.mjs";
 
 const PROMPTS = Number(process.argv[2] ?? 2000);
-const TOP = 30;
+const TOP = 60;
 
 async function inspector(port) {
   const list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
@@ -37,7 +37,7 @@ function crateOf(node) {
   return m ? m[1] : "wasm (other)";
 }
 
-const gw = await startGateway({ vars: { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0" } });
+const gw = await startGateway({ vars: { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", HISTORY_MAX_ITEMS: "0" } });
 try {
   const s = await connect(gw.url, withToken("header", gw.token("profile-user"), { transports: ["websocket"] }));
   for (let i = 0; i < 100; i++) await ask(s, `warm ${i}`);

@@ -42,6 +42,11 @@ pub enum Processor {
 }
 
 impl Processor {
+    /// Answers within the event that accepted the prompt (no task, no upstream).
+    pub fn answers_at_once(self) -> bool {
+        self == Processor::Echo
+    }
+
     /// The name used in `PROMPT_PROCESSOR` and in logs (`processor`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -120,6 +125,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// How often at most an object flushes its counts to the metrics objects (ms).
     pub metrics_flush_ms: u64,
+    /// The least level logged (`LOG_LEVEL`).
+    pub log_level: crate::log::Level,
 }
 
 /// Connection state recovery (CONTRACT.md section 3); off while `max_disconnection_ms` is 0.
@@ -229,6 +236,13 @@ impl Config {
             },
             metrics_token: get("METRICS_TOKEN"),
             metrics_flush_ms: num("METRICS_FLUSH_MS", 5_000, 50, 60_000)?,
+            log_level: match get("LOG_LEVEL") {
+                None => crate::log::Level::Info,
+                Some(v) => crate::log::Level::parse(&v).ok_or_else(|| ConfigError {
+                    var: "LOG_LEVEL",
+                    reason: format!("expected debug, info, warn or error, got {v:?}"),
+                })?,
+            },
         })
     }
 }

@@ -22,13 +22,26 @@ use super::upstash::FetchTransport;
 impl UserSession {
     /// Carries out the machine's actions; follow-up actions (prompt results) run too.
     pub(super) async fn run(&self, actions: Vec<Action>) -> Result<()> {
+        self.run_on(actions, None).await
+    }
+
+    /// [`Self::run`] within the event of a message on `socket` (its sid and itself): frames
+    /// to that sid go out on it without looking it up again.
+    pub(super) async fn run_on(
+        &self,
+        actions: Vec<Action>,
+        socket: Option<(&str, &WebSocket)>,
+    ) -> Result<()> {
         let mut queue = VecDeque::from(actions);
         let mut handovers = Vec::new();
         // History writes wait for the end of the batch (or for a read), folded together.
         let mut writes = Vec::new();
         while let Some(a) = queue.pop_front() {
             match a {
-                Action::Send { sid, frames } => self.send(&sid, &frames),
+                Action::Send { sid, frames } => match socket {
+                    Some((s, ws)) if s == sid => send_on(ws, &frames),
+                    _ => self.send(&sid, &frames),
+                },
                 Action::Close { sid, code, reason } => {
                     for ws in self.state.get_websockets_with_tag(&sid) {
                         let _ = ws.close(Some(code), Some(reason.as_str()));
@@ -70,12 +83,7 @@ impl UserSession {
 
     fn send(&self, sid: &str, frames: &[Frame]) {
         for ws in self.state.get_websockets_with_tag(sid) {
-            for f in frames {
-                let _ = match f {
-                    Frame::Text(t) => ws.send_with_str(t),
-                    Frame::Binary(b) => ws.send_with_bytes(b),
-                };
-            }
+            send_on(&ws, frames);
         }
     }
 
@@ -141,7 +149,10 @@ impl UserSession {
 
     /// See [`storage::persist_and_schedule`].
     pub(super) async fn persist_and_schedule(&self) -> Result<()> {
-        let written = storage::persist_and_schedule(&self.inner, &self.state.storage()).await;
+        let Some(pending) = storage::take(&self.inner) else {
+            return Ok(());
+        };
+        let written = storage::write_taken(&self.inner, &self.state.storage(), pending).await;
         if written.is_err() {
             self.retry_persist();
         }
@@ -164,6 +175,15 @@ impl UserSession {
                 }
             }
         });
+    }
+}
+
+fn send_on(ws: &WebSocket, frames: &[Frame]) {
+    for f in frames {
+        let _ = match f {
+            Frame::Text(t) => ws.send_with_str(t),
+            Frame::Binary(b) => ws.send_with_bytes(b),
+        };
     }
 }
 

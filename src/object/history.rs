@@ -16,7 +16,7 @@ use crate::schema::HISTORY_TABLES;
 use crate::session::history::{self, Done, Entry, Op, Status};
 use crate::session::Action;
 use crate::shell::clock::now_ms;
-use crate::shell::console::log;
+use crate::shell::console::{log, logs};
 
 const COLUMNS: &str =
     "seq, request_id, prompt, response, status, code, created_at, completed_at, truncated";
@@ -243,7 +243,11 @@ impl UserSession {
 
     /// Carries out the held-back history writes, folded (see [`history::coalesce`]).
     pub(super) fn write_history(&self, writes: &mut Vec<Op>) {
-        for op in history::coalesce(std::mem::take(writes)) {
+        let ops = history::coalesce(std::mem::take(writes));
+        if !ops.is_empty() && logs(Level::Debug) {
+            log(&Line::new(Level::Debug, "storage write").with("history", ops.len()));
+        }
+        for op in ops {
             let follow = self.history_op(op);
             debug_assert!(follow.is_empty(), "writes are not answered");
         }

@@ -186,7 +186,7 @@ impl DurableObject for UserSession {
         let actions = self
             .feed_checked(tokens, |h| h.ws_frame(now_ms(), &sid, frame))
             .await;
-        self.run(actions).await
+        self.run_on(actions, Some((&sid, &ws))).await
     }
 
     async fn websocket_close(

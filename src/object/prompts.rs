@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 use super::UserSession;
-use crate::config::{Processor, PromptConfig};
+use crate::config::PromptConfig;
 use crate::prompt::coalesce::{Chunk, Coalescer};
 use crate::prompt::driver::{ResponseBody, Run, Step, TransportError, Upstream, UpstreamResponse};
 use crate::prompt::upstream::{Kind, RequestInput, Target, UpstreamRequest};
@@ -91,7 +91,7 @@ impl UserSession {
     /// when the prompt goes upstream.
     pub(super) fn answer_at_once(&self, job: &Job) -> Option<Vec<Action>> {
         // Checked without copying the configuration: this runs for every echo prompt.
-        let echo = self.inner.borrow().config.as_ref().ok()?.prompt.processor == Processor::Echo;
+        let echo = (self.inner.borrow().config.as_ref().ok()?.prompt.processor).answers_at_once();
         if !echo {
             return None;
         }

@@ -14,7 +14,7 @@ use crate::schema;
 use crate::session::recovery::{Entry, OutboxChanges};
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
-use crate::shell::console::log;
+use crate::shell::console::{log, logs};
 
 /// The machine's own state: owner, mirror plan, timers.
 const HUB_KEY: &str = "hub";
@@ -137,7 +137,7 @@ fn write_outbox(sql: &SqlStorage, changes: &OutboxChanges) -> Result<()> {
 }
 
 /// What to write, collected while the state is borrowed and written after the borrow ended.
-struct Pending {
+pub(super) struct Pending {
     /// Keys to set (`Some`) or delete (`None`), in order.
     writes: Vec<(String, Option<String>)>,
     /// A new alarm time, when the next deadline is earlier than the alarm already set.
@@ -154,32 +154,49 @@ struct Pending {
 /// nothing behind that storage would keep or an alarm would wake. A failed write is logged,
 /// kept, and retried with the next write; the alarm counts as set only once it was.
 pub(super) async fn persist_and_schedule(inner: &RefCell<Inner>, storage: &Storage) -> Result<()> {
-    let pending = {
-        let mut inner = inner.borrow_mut();
-        let Inner {
-            hub,
-            alarm_at,
-            unwritten,
-            persisted,
-            schema_ready,
-            ..
-        } = &mut *inner;
-        let hub = hub.as_mut().expect("configured");
-        if hub.is_volatile() && !*persisted {
-            hub.take_changes();
-            return Ok(());
-        }
-        let pending = take_pending(hub, *alarm_at, std::mem::take(unwritten));
-        if !pending.empty && !pending.outbox.is_empty() && !*schema_ready {
-            schema::migrate(&storage.sql())?;
-            *schema_ready = true;
-        }
-        pending
-    };
+    match take(inner) {
+        Some(pending) => write_taken(inner, storage, pending).await,
+        None => Ok(()),
+    }
+}
+
+/// What the machine left to write; `None` when there is nothing, so a message that changed
+/// nothing durable makes no storage call at all.
+pub(super) fn take(inner: &RefCell<Inner>) -> Option<Pending> {
+    let mut inner = inner.borrow_mut();
+    let Inner {
+        hub,
+        alarm_at,
+        unwritten,
+        persisted,
+        ..
+    } = &mut *inner;
+    let hub = hub.as_mut().expect("configured");
+    if hub.is_volatile() && !*persisted {
+        hub.take_changes();
+        return None;
+    }
+    let p = take_pending(hub, *alarm_at, std::mem::take(unwritten));
+    let idle = !p.empty && p.writes.is_empty() && p.outbox.is_empty() && p.alarm.is_none();
+    (!idle).then_some(p)
+}
+
+/// Writes what [`take`] took (see [`persist_and_schedule`]).
+pub(super) async fn write_taken(
+    inner: &RefCell<Inner>,
+    storage: &Storage,
+    pending: Pending,
+) -> Result<()> {
+    let ready = inner.borrow().schema_ready;
+    if !pending.empty && !pending.outbox.is_empty() && !ready {
+        schema::migrate(&storage.sql())?;
+        inner.borrow_mut().schema_ready = true;
+    }
     let result = write(storage, &pending).await;
     let mut inner = inner.borrow_mut();
     match result {
         Ok(()) => {
+            log_write(&pending);
             inner.persisted = !pending.empty;
             if pending.empty {
                 // Its tables went with everything else.
@@ -235,6 +252,24 @@ fn take_pending(
         empty: hub.is_empty(),
         outbox: changes.outbox,
     }
+}
+
+/// One debug line per write the object made, with what it wrote (what the bench counts).
+fn log_write(pending: &Pending) {
+    let o = &pending.outbox;
+    let rows = o.added.len() + usize::from(o.deleted_through.is_some()) + o.deleted_pids.len();
+    let puts = pending.writes.iter().filter(|(_, v)| v.is_some()).count();
+    let deletes = pending.writes.len() - puts;
+    let alarm = pending.alarm.is_some();
+    if !logs(Level::Debug) || (!pending.empty && rows + pending.writes.len() == 0 && !alarm) {
+        return;
+    }
+    log(&Line::new(Level::Debug, "storage write")
+        .with("puts", puts)
+        .with("deletes", deletes)
+        .with("rows", rows)
+        .with("alarm", alarm)
+        .with("deleteAll", pending.empty));
 }
 
 async fn write(storage: &Storage, pending: &Pending) -> Result<()> {

@@ -24,6 +24,17 @@ pub struct Changes {
     pub metrics: bool,
 }
 
+impl Changes {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+            && !self.hub
+            && !self.forwards
+            && self.outbox.is_empty()
+            && !self.metrics
+    }
+}
+
 pub struct Core {
     pub(super) settings: Settings,
     pub(super) engine: Engine,
@@ -46,6 +57,8 @@ pub struct Core {
     /// Counts not yet flushed to a metrics object (see `metering`).
     pub(super) metrics: crate::metrics::Outbox,
     pub(super) metrics_changed: bool,
+    /// Changes whose write may wait (see `deferred`).
+    pub(super) deferred: super::deferred::Deferred,
 }
 
 /// Sessions closed for room since the last log line about it: one line per 10 s at most.
@@ -73,7 +86,14 @@ impl Core {
     }
 
     pub fn log(&mut self, line: Line) {
-        self.fx.push(Action::Log(line));
+        if self.logs(line.level) {
+            self.fx.push(Action::Log(line));
+        }
+    }
+
+    /// Whether lines of `level` are logged (`LOG_LEVEL`): check before building a costly one.
+    pub fn logs(&self, level: Level) -> bool {
+        level >= self.settings.log_level
     }
 
     pub fn act(&mut self, action: Action) {

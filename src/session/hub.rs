@@ -58,6 +58,7 @@ impl Hub {
                 outbox: Default::default(),
                 metrics: Default::default(),
                 metrics_changed: false,
+                deferred: Default::default(),
             },
             app,
         }
@@ -232,6 +233,7 @@ impl Hub {
         d.add_opt(Timer::HistoryPrune, c.history_deadline());
         d.add_opt(Timer::RoomJoinRetry, c.membership_deadline());
         d.add_opt(Timer::MetricsFlush, c.metrics_deadline());
+        d.add_opt(Timer::DeferredWrite, c.deferred_deadline());
         if !c.state.prompts.interrupted.is_empty() && c.current().is_some() {
             d.add(Timer::PromptKeepAlive, 0);
         }
@@ -262,6 +264,7 @@ impl Hub {
         c.flush_interrupted();
         c.history_tick();
         c.metrics_tick();
+        c.deferred_tick();
         if c.keep_alive_at.is_some() && !c.state.prompts.running.is_empty() {
             c.keep_alive_at = Some(now + KEEP_ALIVE_MS);
         }

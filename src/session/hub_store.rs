@@ -50,16 +50,23 @@ impl Hub {
         self.done()
     }
 
+    /// What to write now; deferred changes join a write that happens anyway.
     pub fn take_changes(&mut self) -> Changes {
         let mut sessions = self.core.engine.take_changed();
         sessions.extend(self.core.sio.take_changed());
-        Changes {
+        let mut changes = Changes {
             sessions,
             hub: std::mem::take(&mut self.core.state_changed),
             forwards: std::mem::take(&mut self.core.gate.changed),
             outbox: self.core.outbox.take_changes(),
             metrics: std::mem::take(&mut self.core.metrics_changed),
+        };
+        if !changes.is_empty() {
+            self.core.write_deferred();
+            changes.hub |= std::mem::take(&mut self.core.state_changed);
+            changes.metrics |= std::mem::take(&mut self.core.metrics_changed);
         }
+        changes
     }
 
     /// A session as stored, or `None` when it is gone.

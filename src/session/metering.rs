@@ -10,10 +10,12 @@ use super::{Action, Core, Hub};
 use crate::metrics::{Delta, Limited, Outbox, Point};
 
 impl Core {
-    /// This object's counts since its last flush; a bump marks them for storage. With
-    /// metrics off nothing is stored or sent (the counts stay bounded: the keys are fixed).
+    /// This object's counts since its last flush; a bump marks them for a deferred write.
+    /// With metrics off nothing is stored or sent (the counts stay bounded: the keys are fixed).
     pub fn metrics(&mut self) -> &mut Delta {
-        self.metrics_changed |= self.settings.metrics_flush_ms.is_some();
+        if self.settings.metrics_flush_ms.is_some() {
+            self.defer_metrics();
+        }
         &mut self.metrics.pending
     }
 
@@ -47,9 +49,12 @@ impl Core {
 
     /// A prompt refused (no durations) or ended.
     pub fn count_prompt(&mut self, outcome: &str, duration_ms: Option<u64>, first: Option<u64>) {
-        self.metrics().prompt(outcome, duration_ms, first);
-        if outcome == "RATE_LIMITED" && duration_ms.is_none() {
-            self.metrics().rate_limited(Limited::Prompt);
+        // Once per prompt: with metrics off the counts would never be read.
+        if self.settings.metrics_flush_ms.is_some() {
+            self.metrics().prompt(outcome, duration_ms, first);
+            if outcome == "RATE_LIMITED" && duration_ms.is_none() {
+                self.metrics().rate_limited(Limited::Prompt);
+            }
         }
         self.analytics(Point {
             event: "prompt",

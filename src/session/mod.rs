@@ -14,6 +14,7 @@
 pub mod app;
 pub mod conformance;
 mod core;
+pub mod deferred;
 pub mod engine;
 pub mod expiry;
 pub mod gate;
@@ -78,6 +79,8 @@ pub struct Settings {
     pub metrics_flush_ms: Option<u64>,
     /// An Analytics Engine dataset is bound: connects and prompts also become data points.
     pub analytics: bool,
+    /// The least level logged: lines below it are not even built.
+    pub log_level: crate::log::Level,
 }
 
 impl Settings {
@@ -99,6 +102,7 @@ impl Settings {
             recovery: c.recovery,
             metrics_flush_ms: c.metrics_on().then_some(c.metrics_flush_ms),
             analytics: false,
+            log_level: c.log_level,
         }
     }
 }

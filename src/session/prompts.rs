@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::socketio::Event;
 use super::{Action, Core};
-use crate::config::Processor;
 use crate::log::{Level, Line};
 use crate::prompt::coalesce::Chunk;
 use crate::prompt::codes::{accepted_ack, cancel_ack, duplicate_ack};
@@ -121,7 +120,8 @@ impl Core {
         }
         if let Err(ms) = book.bucket.take(self.now, rate, burst) {
             let f = Failure::new(Code::RateLimited).retry_after(Some(ms));
-            self.state_changed = true;
+            // A refill lost to a crash only lets the user wait less: not worth a write each.
+            self.defer_state();
             return self.reject_prompt(sid, ack, id, &f);
         }
         let request_id = req.request_id.unwrap_or_else(|| self.random_id(12));
@@ -138,8 +138,13 @@ impl Core {
                 chunks: 0,
             },
         );
-        self.state_changed = true;
-        if self.settings.prompt.processor != Processor::Echo {
+        if self.settings.prompt.processor.answers_at_once() {
+            // Running only within this event: what stays is the duplicate window and the
+            // bucket, which can wait for their write (see `deferred`).
+            self.defer_state();
+        } else {
+            // Written before the ack, so a restart under it answers `PROMPT_INTERRUPTED`.
+            self.state_changed = true;
             // An upstream request takes a while: the object must not be evicted under it.
             self.keep_alive_at = Some(self.now + KEEP_ALIVE_MS);
         }
@@ -210,7 +215,11 @@ impl Core {
         let Some(r) = self.state.prompts.running.remove(request_id) else {
             return;
         };
-        self.state_changed = true;
+        if self.settings.prompt.processor.answers_at_once() {
+            self.defer_state();
+        } else {
+            self.state_changed = true;
+        }
         if self.state.prompts.running.is_empty() {
             self.keep_alive_at = None;
         }
@@ -232,7 +241,16 @@ impl Core {
         };
         // Kept for recovery when the user's transport is down.
         let delivered = self.emit_or_keep(target, event, vec![payload]);
-        let line = Line::new(Level::Info, "prompt finished")
+        // A prompt that ended well is routine: at info level it would be a line per message.
+        let level = if result.is_ok() {
+            Level::Debug
+        } else {
+            Level::Info
+        };
+        if !self.logs(level) {
+            return;
+        }
+        let line = Line::new(level, "prompt finished")
             .with("requestId", request_id)
             .with_opt("userId", self.state.owner.as_deref())
             .with("processor", self.settings.prompt.processor.as_str())

@@ -25,6 +25,8 @@ pub enum Timer {
     TokenExpiry,
     /// The user's object flushes its counts to a metrics object.
     MetricsFlush,
+    /// Changes whose write was deferred are written (see `deferred`).
+    DeferredWrite,
 }
 
 /// Collects `(timer, at)` pairs and keeps the earliest.

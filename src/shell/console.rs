@@ -1,6 +1,8 @@
 //! The log sink: each [`Line`] rendered as one JSON line on the runtime's console, errors and
 //! warnings on their own streams.
 
+use std::cell::Cell;
+
 use wasm_bindgen::prelude::*;
 
 use super::clock::now_ms;
@@ -16,7 +18,24 @@ extern "C" {
     fn console_error(s: &str);
 }
 
+thread_local! {
+    /// `LOG_LEVEL`, set whenever the configuration is read (see `shell::env::config`).
+    static LEAST: Cell<Level> = const { Cell::new(Level::Info) };
+}
+
+pub fn set_level(level: Level) {
+    LEAST.with(|l| l.set(level));
+}
+
+/// Whether lines of `level` are logged: check before building a costly one.
+pub fn logs(level: Level) -> bool {
+    level >= LEAST.with(Cell::get)
+}
+
 pub fn log(line: &Line) {
+    if !logs(line.level) {
+        return;
+    }
     let text = line.render(now_ms());
     match line.level {
         Level::Error => console_error(&text),

@@ -22,6 +22,7 @@ pub fn config(env: &Env) -> Result<Config, ConfigError> {
             .ok()
     };
     let c = Config::from_lookup(lookup)?;
+    super::console::set_level(c.log_level);
     if !WARNED.with(|w| w.replace(true)) {
         warn_once(&c);
     }

@@ -32,6 +32,7 @@ fn settings() -> Settings {
             leeway_secs: 30,
             ..Default::default()
         },
+        log_level: crate::log::Level::Debug,
         mirror_on: true,
         key_prefix: "ws:user:connection:".into(),
         key_ttl_secs: 3600,
@@ -150,6 +151,7 @@ fn polling_connected_and_waiting() -> Hub {
 }
 
 mod conformance;
+mod deferred;
 mod engine;
 mod expiry;
 mod gate;
