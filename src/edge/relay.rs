@@ -5,8 +5,10 @@
 //! budget (`relay_budget`) is spent: then it closes the client's transport, which reconnects.
 
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
 use worker::*;
 
 use super::route::{forward_request, without_token};
@@ -59,7 +61,7 @@ pub(super) fn relay(
         jwt: config.jwt.clone(),
         connect_timeout_ms: config.connect_timeout_ms,
         max_payload: config.max_payload_bytes,
-        budget: Cell::new(RelayBudget::new(config.relay_max_frames)),
+        budget: Rc::new(Cell::new(RelayBudget::new(config.relay_max_frames))),
         env: env.clone(),
         url: without_token(url),
         gate_hex: gate.to_string(),
@@ -76,7 +78,7 @@ struct Relay {
     connect_timeout_ms: u64,
     max_payload: u64,
     /// Shared by both directions.
-    budget: Cell<RelayBudget>,
+    budget: Rc<Cell<RelayBudget>>,
     env: Env,
     url: Url,
     /// The gate the sid names, which hosts the session when the CONNECT's token fails.
@@ -98,19 +100,29 @@ impl Relay {
         let Some(upstream) = self.open_upstream(&first, &client, headers).await else {
             return;
         };
-        let Ok(mut upstream_events) = upstream.events() else {
-            return;
-        };
         if upstream.accept().is_err() {
             return;
         }
         send_message(&upstream, &first);
-        let to_upstream = pipe(&mut client_events, &upstream, &self.budget);
-        let to_client = pipe(&mut upstream_events, &client, &self.budget);
-        futures_util::pin_mut!(to_upstream, to_client);
-        let spent = match select(to_upstream, to_client).await {
-            Either::Left((spent, _)) | Either::Right((spent, _)) => spent,
-        };
+        // Frames that came while the upstream opened go first; nothing can arrive between
+        // this drain and the pipe's listeners (both run in this one turn).
+        let mut spent = false;
+        while let Some(Some(Ok(ev))) = client_events.next().now_or_never() {
+            match ev {
+                WebsocketEvent::Message(m) => {
+                    if !self.spend(send_message(&upstream, &m)) {
+                        spent = true;
+                        break;
+                    }
+                }
+                WebsocketEvent::Close(c) => {
+                    let _ = upstream.close(Some(sendable(c.code())), Some(c.reason()));
+                    return;
+                }
+            }
+        }
+        drop(client_events);
+        let spent = spent || self.pipe(&client, &upstream).await;
         if spent {
             // 1012 (service restart): a close the stock client answers by reconnecting. The
             // user's object sees its transport close, an ending that recovery resumes.
@@ -197,28 +209,65 @@ impl Relay {
     }
 }
 
-/// Copies frames from one socket to the other until either side closes (false) or the budget
-/// is spent (true).
-async fn pipe(from: &mut EventStream<'_>, to: &WebSocket, budget: &Cell<RelayBudget>) -> bool {
-    while let Some(ev) = from.next().await {
-        match ev {
-            Ok(WebsocketEvent::Message(m)) => {
-                let len = send_message(to, &m);
-                let mut b = budget.get();
-                let left = b.spend(len);
-                budget.set(b);
-                if !left {
-                    return true;
-                }
-            }
-            Ok(WebsocketEvent::Close(c)) => {
-                let _ = to.close(Some(sendable(c.code())), Some(c.reason()));
-                break;
-            }
-            Err(_) => break,
-        }
+impl Relay {
+    /// Spends what relaying a frame of `len` bytes costs; false once the budget is spent.
+    fn spend(&self, len: usize) -> bool {
+        let mut b = self.budget.get();
+        let left = b.spend(len);
+        self.budget.set(b);
+        left
     }
-    false
+
+    /// Pipes frames both ways until either side closes (false) or the budget is spent (true).
+    /// The frames stay in JavaScript (`relay_pipe`): a relayed frame is never copied into the
+    /// module nor woken as a task, only its length is counted here.
+    async fn pipe(&self, client: &WebSocket, upstream: &WebSocket) -> bool {
+        let budget = self.budget.clone();
+        let spend = Closure::<dyn FnMut(u32) -> bool>::new(move |len: u32| {
+            let mut b = budget.get();
+            let left = b.spend(len as usize);
+            budget.set(b);
+            left
+        });
+        let (c, u): (&JsValue, &JsValue) = (client.as_ref().as_ref(), upstream.as_ref().as_ref());
+        // Kept alive until the pipe settled; it calls `spend` no more after that.
+        let promise = relay_pipe(c, u, &spend);
+        let spent = wasm_bindgen_futures::JsFuture::from(promise).await;
+        spent.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function relay_pipe(client, upstream, spend) {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (spent) => { if (!done) { done = true; resolve(spent); } };
+    const pipe = (from, to) => {
+      from.addEventListener("message", (e) => {
+        if (done) return;
+        try { to.send(e.data); } catch { return finish(false); }
+        const len = typeof e.data === "string" ? e.data.length : e.data.byteLength;
+        if (!spend(len)) finish(true);
+      });
+      from.addEventListener("close", (e) => {
+        if (done) return;
+        const code = [1005, 1006, 1015].includes(e.code) ? 1000 : e.code;
+        try { to.close(code, e.reason); } catch {}
+        finish(false);
+      });
+      from.addEventListener("error", () => finish(false));
+    };
+    pipe(client, upstream);
+    pipe(upstream, client);
+  });
+}
+"#)]
+extern "C" {
+    fn relay_pipe(
+        client: &JsValue,
+        upstream: &JsValue,
+        spend: &Closure<dyn FnMut(u32) -> bool>,
+    ) -> js_sys::Promise;
 }
 
 /// Sends the frame on and says how long it was.

@@ -24,7 +24,7 @@ before(async () => {
     MAX_PROMPT_CHARS: "1000",
   };
   [openai, backend, refused] = await Promise.all([
-    startGateway({ vars: { PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake-model", PROMPT_UPSTREAM_TOKEN: UPSTREAM_TOKEN, ...limits } }),
+    startGateway({ vars: { PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake-model", PROMPT_UPSTREAM_TOKEN: UPSTREAM_TOKEN, LOG_LEVEL: "debug", ...limits } }),
     startGateway({ vars: { PROMPT_PROCESSOR: "http", PROMPT_UPSTREAM_URL: `${up.url}/backend`, ...limits } }),
     findFreePort().then((port) => startGateway({ vars: { PROMPT_PROCESSOR: "http", PROMPT_UPSTREAM_URL: `http://127.0.0.1:${port}/backend` } })),
   ]);
@@ -255,6 +255,23 @@ describe("http processor (the app's backend)", () => {
     try {
       const r = await run(socket, { prompt: "x", requestId: rid() });
       assert.equal(r.error.code, "UPSTREAM_FAILED");
+    } finally { socket.close(); }
+  });
+
+  test("at the default LOG_LEVEL a prompt that ended well logs nothing, one that failed one line", async () => {
+    const { socket } = await client(backend);
+    try {
+      const ok = rid();
+      await run(socket, { prompt: "quiet", requestId: ok });
+      const failed = rid();
+      const r = await run(socket, { prompt: "!500 loud", requestId: failed });
+      assert.equal(r.error?.code, "UPSTREAM_FAILED");
+      await sleep(200);
+      const finished = backend.jsonLogs().filter((l) => l.msg === "prompt finished");
+      assert.ok(!finished.some((l) => l.requestId === ok), "nothing per successful prompt at info");
+      const line = finished.find((l) => l.requestId === failed);
+      assert.equal(line?.level, 30, JSON.stringify(finished));
+      assert.notEqual(line.outcome, "OK");
     } finally { socket.close(); }
   });
 });
