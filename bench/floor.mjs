@@ -145,9 +145,9 @@ async function gatewayWire(gw, user, placement) {
   };
 }
 
-/** A raw WebSocket on the floor: each message is echoed. */
-async function floorSocket(floor, user) {
-  const ws = new WebSocket(`${floor.url.replace("http", "ws")}/ws?user=${encodeURIComponent(user)}`);
+/** A raw WebSocket on the floor: each message is echoed (`/relay`: through the Worker's JS relay). */
+async function floorSocket(floor, user, path = "/ws") {
+  const ws = new WebSocket(`${floor.url.replace("http", "ws")}${path}?user=${encodeURIComponent(user)}`);
   await withTimeout(new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); }), RTT_TIMEOUT_MS, "floor WebSocket open");
   let waiting = null;
   ws.on("message", (data) => { const w = waiting; waiting = null; w?.(data.toString()); });
@@ -290,20 +290,25 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       "relayed": (u) => gatewayWire(gwOff, u, "auth"),
       "history": (u) => gatewayWire(gwOn, u, "header"),
       "floor": (u) => floorSocket(floor, u),
+      "floor-relay": (u) => floorSocket(floor, u, "/relay"),
     };
     const names = {
       "direct": "gateway, header token (direct), history off",
       "relayed": "gateway, auth-payload token (relayed by the Worker), history off",
       "history": "gateway, header token (direct), history on",
+      "floor-relay": "the floor behind a Worker relaying in JavaScript (the relayed path's floor)",
     };
     const sides = Object.keys(ws);
     const compare = (all, rate) => {
       const f = all.floor;
-      console.log(`  ${"floor".padEnd(9)} ${rate ? `${fmt(f.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(f.p50)} ms, p99 ${fmt(f.p99)} ms (n=${f.n})`);
+      console.log(`  ${"floor".padEnd(11)} ${rate ? `${fmt(f.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(f.p50)} ms, p99 ${fmt(f.p99)} ms (n=${f.n})`);
       for (const s of sides.filter((x) => x !== "floor")) {
         const g = all[s];
-        console.log(`  ${s.padEnd(9)} ${rate ? `${fmt(g.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(g.p50)} ms, p99 ${fmt(g.p99)} ms (n=${g.n}); ` +
-          `/floor: ${rate ? `throughput ${ratio(g.rate, f.rate)}, ` : ""}p50 ${ratio(g.p50, f.p50)}  [${names[s]}]`);
+        // The relayed path is also compared with the relayed floor.
+        const r = s === "relayed" ? all["floor-relay"] : null;
+        console.log(`  ${s.padEnd(11)} ${rate ? `${fmt(g.rate).padStart(6)} msgs/s, ` : ""}p50 ${fmt(g.p50)} ms, p99 ${fmt(g.p99)} ms (n=${g.n}); ` +
+          `/floor: ${rate ? `throughput ${ratio(g.rate, f.rate)}, ` : ""}p50 ${ratio(g.p50, f.p50)}` +
+          (r ? `; /floor-relay: ${rate ? `throughput ${ratio(g.rate, r.rate)}, ` : ""}p50 ${ratio(g.p50, r.p50)}` : "") + `  [${names[s]}]`);
       }
     };
 

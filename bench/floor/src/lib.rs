@@ -4,6 +4,9 @@
 //! - `GET /ws?user=<id>` (a WebSocket upgrade) goes to the user's object, which accepts the
 //!   socket with the Hibernation API; per message it reads the socket's attachment, writes it
 //!   back (one read and one write) and echoes the message.
+//! - `GET /relay?user=<id>` (a WebSocket upgrade) is accepted by the Worker itself, which opens
+//!   a WebSocket to the user's object and pipes frames both ways in JavaScript: the floor of a
+//!   Worker that relays (the gateway relays clients whose token is only in the CONNECT).
 //! - `GET /poll?user=<id>` is held in the user's object until a `POST /poll?user=<id>` arrives,
 //!   which answers the held GET with the POST's body (and the POST with `ok`). A POST that finds
 //!   no GET held is kept for the next GET, as a polling server buffers packets.
@@ -29,9 +32,9 @@ fn user_of(url: &Url) -> Option<String> {
 }
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let url = req.url()?;
-    if !matches!(url.path(), "/ws" | "/poll") {
+    if !matches!(url.path(), "/ws" | "/poll" | "/relay") {
         return Response::error("Not Found", 404);
     }
     let Some(user) = user_of(&url) else {
@@ -41,7 +44,57 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .durable_object(BINDING)?
         .id_from_name(&format!("user:{user}"))?
         .get_stub()?;
+    if url.path() == "/relay" {
+        return relay(&stub, &url, &ctx).await;
+    }
     stub.fetch_with_request(req).await
+}
+
+/// Opens a WebSocket to the user's object, accepts the client's and pipes them together.
+async fn relay(stub: &Stub, url: &Url, ctx: &Context) -> Result<Response> {
+    let mut to = url.clone();
+    to.set_path("/ws");
+    let headers = Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    let mut init = RequestInit::new();
+    init.with_headers(headers);
+    let resp = stub
+        .fetch_with_request(Request::new_with_init(to.as_str(), &init)?)
+        .await?;
+    let upstream = resp
+        .websocket()
+        .ok_or("the object answered without a WebSocket")?;
+    upstream.accept()?;
+    let pair = WebSocketPair::new()?;
+    pair.server.accept()?;
+    let piped = relay_pipe(pair.server.as_ref().as_ref(), upstream.as_ref().as_ref());
+    ctx.wait_until(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(piped).await;
+    });
+    Response::from_websocket(pair.client)
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function relay_pipe(client, upstream) {
+  return new Promise((resolve) => {
+    const pipe = (from, to) => {
+      from.addEventListener("message", (e) => { try { to.send(e.data); } catch { resolve(); } });
+      from.addEventListener("close", (e) => {
+        try { to.close([1005, 1006, 1015].includes(e.code) ? 1000 : e.code, e.reason); } catch {}
+        resolve();
+      });
+      from.addEventListener("error", () => resolve());
+    };
+    pipe(client, upstream);
+    pipe(upstream, client);
+  });
+}
+"#)]
+extern "C" {
+    fn relay_pipe(
+        client: &wasm_bindgen::JsValue,
+        upstream: &wasm_bindgen::JsValue,
+    ) -> js_sys::Promise;
 }
 
 /// What each socket carries across hibernation.
