@@ -256,3 +256,20 @@ fn the_push_api_is_on_only_with_a_token() {
     let c = cfg(&[("PUSH_API_TOKEN", "tok")]).unwrap();
     assert_eq!(c.push_token.as_deref(), Some("tok"));
 }
+
+#[test]
+fn log_level_defaults_to_info_and_names_itself_when_wrong() {
+    use crate::log::Level;
+    assert_eq!(cfg(&[]).unwrap().log_level, Level::Info);
+    assert_eq!(
+        cfg(&[("LOG_LEVEL", "debug")]).unwrap().log_level,
+        Level::Debug
+    );
+    assert_eq!(
+        cfg(&[("LOG_LEVEL", "error")]).unwrap().log_level,
+        Level::Error
+    );
+    let e = cfg(&[("LOG_LEVEL", "verbose")]).unwrap_err();
+    assert_eq!(e.var, "LOG_LEVEL");
+    assert!(e.reason.contains("verbose"), "{}", e.reason);
+}
