@@ -306,3 +306,43 @@ describe("a restart in the middle of a prompt", () => {
     } finally { second.close(); }
   });
 });
+
+describe("echo prompts and storage", () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway({ vars: { HISTORY_MAX_ITEMS: "0", PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", LOG_LEVEL: "debug" } });
+  });
+  after(async () => { await gw?.stop(); });
+
+  test("a steady stream of echo prompts makes no write per prompt, and their ids outlive a restart", { timeout: 120_000 }, async () => {
+    const user = `echo-writes-${Date.now()}`;
+    const opts = () => withToken("header", gw.token(user), { transports: ["websocket"] });
+    const socket = await connect(gw.url, opts());
+    const writes = () => gw.jsonLogs().filter((l) => l.msg === "storage write").length;
+    const ids = [];
+    try {
+      await socket.timeout(5000).emitWithAck("send-prompt", { prompt: "warm", requestId: rid() });
+      await sleep(1500);
+      const before = writes();
+      for (let i = 0; i < 50; i++) {
+        const id = rid();
+        ids.push(id);
+        const r = next(socket, "prompt-response");
+        assert.equal((await socket.timeout(5000).emitWithAck("send-prompt", { prompt: `p${i}`, requestId: id })).status, "accepted");
+        await r;
+      }
+      // The deferred write lands within a second of the first of them.
+      await sleep(1500);
+      const made = writes() - before;
+      assert.ok(made >= 1 && made <= 3, `${made} storage writes for 50 echo prompts`);
+    } finally { socket.close(); }
+    await gw.restart();
+    const again = await connect(gw.url, opts());
+    try {
+      for (const id of [ids[0], ids[49]]) {
+        const dup = await again.timeout(5000).emitWithAck("send-prompt", { prompt: "again", requestId: id });
+        assert.deepEqual(dup, { status: "duplicate", requestId: id }, "remembered across the restart");
+      }
+    } finally { again.close(); }
+  });
+});
