@@ -6,7 +6,9 @@
 //! that keeps about 22 KB (gzipped) out of the module every isolate loads. The Worker runs first
 //! (`run_worker_first`), so which file is served, and when, is decided here.
 
-use worker::{Env, Headers, Request, Response, Result};
+use worker::js_sys::futures::JsFuture;
+use worker::wasm_bindgen::JsCast;
+use worker::{web_sys, worker_sys, Env, Headers, Request, Response, Result};
 
 use crate::config::Config;
 use crate::shell::clock::now_ms;
@@ -31,6 +33,16 @@ fn asset_path(path: &str, config: &Config) -> Option<&'static str> {
     }
 }
 
+/// `Fetcher::fetch(url, None)` on the assets binding, through the runtime's binding directly:
+/// the `fetch` of `worker` also builds a `RequestInit` (with its `cf` properties), which these
+/// GETs never have.
+async fn fetch_asset(env: &Env, url: &str) -> Result<Response> {
+    let assets: worker_sys::Fetcher = env.assets(ASSETS_BINDING)?.into_rpc();
+    let promise = assets.fetch_with_str(url)?;
+    let resp: web_sys::Response = JsFuture::from(promise).await?.dyn_into()?;
+    Ok(Response::from(resp))
+}
+
 /// Answers the request when it is for one of these files.
 pub async fn serve(req: &Request, env: &Env, config: &Config) -> Result<Option<Response>> {
     let url = req.url()?;
@@ -38,11 +50,7 @@ pub async fn serve(req: &Request, env: &Env, config: &Config) -> Result<Option<R
         let mut asset_url = url.clone();
         asset_url.set_path(path);
         asset_url.set_query(None);
-        let resp = env
-            .assets(ASSETS_BINDING)?
-            .fetch(asset_url.to_string(), None)
-            .await?;
-        return Ok(Some(resp));
+        return fetch_asset(env, asset_url.as_str()).await.map(Some);
     }
     match url.path() {
         "/dev/token" if config.dev_mode => {

@@ -19,6 +19,7 @@ use crate::protocol::socketio;
 use crate::relay_budget::RelayBudget;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_RELAY_SID, H_USER};
+use crate::shell::http::new_request;
 use crate::shell::jwks;
 use crate::shell::random::random_bytes;
 use crate::shell::stubs::{user_stub_in, BINDING};
@@ -170,9 +171,7 @@ impl Relay {
         let mut jwt = self.jwt.clone();
         jwks::check_tokens(&mut jwt, token.as_slice()).await;
         let stub = self.upstream_stub(token, &jwt, &headers)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        let req = Request::new_with_init(self.url.as_str(), &init).ok()?;
+        let req = new_request(self.url.as_str(), Method::Get, Some(&headers), None).ok()?;
         match stub.fetch_with_request(req).await.map(|r| r.websocket()) {
             Ok(Some(ws)) => Some(ws),
             _ => {

@@ -17,7 +17,7 @@ use crate::shell::clock::now_ms;
 use crate::shell::headers::{
     self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_ROOMS, H_TOKEN_EXP, H_USER, INTERNAL_PREFIX,
 };
-use crate::shell::http::{cors_headers, http_error};
+use crate::shell::http::{cors_headers, http_error, new_request};
 use crate::shell::jwks;
 use crate::shell::stubs::user_stub_in;
 use crate::sid;
@@ -242,10 +242,10 @@ pub(super) fn forward_request(
             headers.set(k, v)?;
         }
     }
-    let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(headers);
-    if let Some(b) = body {
-        init.with_body(Some(b.into()));
-    }
-    Request::new_with_init(without_token(url).as_str(), &init)
+    new_request(
+        without_token(url).as_str(),
+        req.method(),
+        Some(&headers),
+        body.map(Into::into),
+    )
 }

@@ -8,10 +8,11 @@ mod endpoint;
 mod isolate;
 mod shard_store;
 
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Method, Response, Result};
 
 use crate::metrics::access::shard_of;
 use crate::metrics::{Batch, Point};
+use crate::shell::http::new_request;
 
 pub use endpoint::serve;
 pub use isolate::count_in_isolate;
@@ -31,14 +32,17 @@ async fn shard_call(env: &Env, shard: u32, path: &str, body: Option<String>) -> 
         .durable_object(crate::shell::stubs::BINDING)?
         .id_from_name(&format!("metrics:{shard}"))?
         .get_stub()?;
-    let mut init = RequestInit::new();
     let method = if body.is_some() {
         Method::Post
     } else {
         Method::Get
     };
-    init.with_method(method).with_body(body.map(Into::into));
-    let req = Request::new_with_init(&format!("https://metrics{path}"), &init)?;
+    let req = new_request(
+        &format!("https://metrics{path}"),
+        method,
+        None,
+        body.map(Into::into),
+    )?;
     stub.fetch_with_request(req).await
 }
 

@@ -11,7 +11,7 @@ use crate::protocol::engineio::HttpError;
 use crate::session::Handover;
 use crate::shell::clock::now_ms;
 use crate::shell::console::log;
-use crate::shell::http::http_error;
+use crate::shell::http::{http_error, new_request};
 use crate::shell::stubs::user_stub;
 
 /// Where a gate posts a session to its user's object.
@@ -84,10 +84,12 @@ impl UserSession {
         let sid = h.session.eio.sid.clone();
         let sent = async {
             let stub = user_stub(&self.env, &h.user)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_body(Some(serde_json::to_string(&h)?.into()));
-            let req = Request::new_with_init(&format!("https://gateway{ADOPT_PATH}"), &init)?;
+            let req = new_request(
+                &format!("https://gateway{ADOPT_PATH}"),
+                Method::Post,
+                None,
+                Some(serde_json::to_string(&h)?.into()),
+            )?;
             stub.fetch_with_request(req).await
         }
         .await;

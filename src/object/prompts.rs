@@ -17,6 +17,7 @@ use crate::prompt::upstream::{Kind, RequestInput, Target, UpstreamRequest};
 use crate::prompt::{echo, Code, Failure, Job};
 use crate::session::{Action, RunStats};
 use crate::shell::clock::now_ms;
+use crate::shell::http::new_request;
 
 /// What a task reports: `None` when it was cancelled (the machine already ended the prompt).
 type Outcome = Option<(std::result::Result<String, Failure>, RunStats)>;
@@ -256,11 +257,13 @@ impl Upstream for FetchUpstream {
         for (k, v) in &req.headers {
             headers.set(k, v).map_err(err)?;
         }
-        let mut init = RequestInit::new();
-        init.with_method(Method::from(req.method.to_owned()))
-            .with_headers(headers)
-            .with_body(Some(req.body.into()));
-        let request = Request::new_with_init(&req.url, &init).map_err(err)?;
+        let request = new_request(
+            &req.url,
+            Method::from(req.method.to_owned()),
+            Some(&headers),
+            Some(req.body.into()),
+        )
+        .map_err(err)?;
         let mut resp = Fetch::Request(request)
             .send_with_signal(&self.signal)
             .await

@@ -5,6 +5,7 @@ use futures_util::future::{select, Either};
 use worker::*;
 
 use crate::mirror::{self, HttpRequest};
+use crate::shell::http::new_request;
 
 const MIRROR_TIMEOUT_MS: u64 = 5_000;
 
@@ -19,11 +20,8 @@ impl mirror::Transport for FetchTransport {
         headers
             .set("Content-Type", "application/json")
             .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(r.body.into()));
-        let req = Request::new_with_init(&r.url, &init).map_err(|e| e.to_string())?;
+        let req = new_request(&r.url, Method::Post, Some(&headers), Some(r.body.into()))
+            .map_err(|e| e.to_string())?;
         let call = async {
             let mut resp = Fetch::Request(req)
                 .send()

@@ -1,7 +1,8 @@
 //! HTTP answers shared by the Worker and the object: Engine.IO errors, polling bodies, CORS
 //! headers, the misconfiguration answer, and recognising a WebSocket upgrade.
 
-use worker::{Headers, Request, Response, Result};
+use worker::wasm_bindgen::JsValue;
+use worker::{web_sys, Error, Headers, Method, Request, Response, Result};
 
 use super::console::log;
 use crate::config::ConfigError;
@@ -13,6 +14,35 @@ pub fn config_error_response(e: &ConfigError) -> Result<Response> {
     log(&Line::new(Level::Error, format!("configuration error: {e}")).with("var", e.var));
     let body = serde_json::json!({ "code": "SERVER_MISCONFIGURED", "message": e.to_string() });
     Ok(Response::from_json(&body)?.with_status(500))
+}
+
+/// An outgoing request, exactly as `Request::new_with_init` makes it from a `RequestInit` without
+/// Cloudflare `cf` properties (headers only when there are some, redirects followed). Setting the
+/// runtime's init directly keeps the conversion of every `cf` property, which the gateway never
+/// sets, out of the module.
+pub fn new_request(
+    url: &str,
+    method: Method,
+    headers: Option<&Headers>,
+    body: Option<JsValue>,
+) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    if let Some(h) = headers.filter(|h| !h.is_empty()) {
+        init.set_headers(h.as_ref());
+    }
+    init.set_method(method.as_ref());
+    init.set_redirect(web_sys::RequestRedirect::Follow);
+    if let Some(b) = &body {
+        init.set_body(b);
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| {
+            Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
 }
 
 pub fn cors_headers(h: &Headers, origin: Option<&str>) -> Result<()> {

@@ -11,6 +11,7 @@ use worker::*;
 
 use super::clock::now_ms;
 use super::console::log;
+use super::http::new_request;
 use super::webcrypto::WebCrypto;
 use crate::auth::jwks::{self, JwksCache, Need};
 use crate::auth::keys::{self, PublicKey};
@@ -133,9 +134,7 @@ async fn fetch(url: &str) -> std::result::Result<(Vec<PublicKey>, u64), String> 
         let h = Headers::new();
         h.set("Accept", "application/json")
             .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_headers(h);
-        let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        let req = new_request(url, Method::Get, Some(&h), None).map_err(|e| e.to_string())?;
         let mut resp = Fetch::Request(req)
             .send_with_signal(&signal)
             .await

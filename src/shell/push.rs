@@ -4,6 +4,7 @@
 
 use worker::*;
 
+use super::http::new_request;
 use super::stubs::user_stub_in;
 use crate::log::{Level, Line};
 use crate::push::fanout::{fan_out, FANOUT_CONCURRENCY};
@@ -28,12 +29,11 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(req: &mut Request) -> Opt
 
 /// An internal request to an object.
 pub fn internal_request(path: &str, body: Option<String>) -> Result<Request> {
-    let mut init = RequestInit::new();
+    let url = format!("https://gateway{path}");
     match body {
-        Some(b) => init.with_method(Method::Post).with_body(Some(b.into())),
-        None => init.with_method(Method::Get),
-    };
-    Request::new_with_init(&format!("https://gateway{path}"), &init)
+        Some(b) => new_request(&url, Method::Post, None, Some(b.into())),
+        None => new_request(&url, Method::Get, None, None),
+    }
 }
 
 /// Sends a pushed event (already serialized) to `user`'s object.
