@@ -123,15 +123,11 @@ impl Relay {
             }
         }
         drop(client_events);
-        let spent = spent || self.pipe(&client, &upstream).await;
         if spent {
-            // 1012 (service restart): a close the stock client answers by reconnecting. The
-            // user's object sees its transport close, an ending that recovery resumes.
-            let _ = client.close(Some(1012), Some("relay budget spent, reconnect"));
-        } else {
-            let _ = client.close(Some(1000), Some(""));
+            close_spent(&client, &upstream);
+            return;
         }
-        let _ = upstream.close(Some(1000), Some(""));
+        self.pipe(&client, &upstream).await;
     }
 
     /// The client's first frame; a client that never sends its CONNECT is dropped after the
@@ -217,10 +213,10 @@ impl Relay {
         left
     }
 
-    /// Pipes frames both ways until either side closes (false) or the budget is spent (true).
-    /// The frames stay in JavaScript (`relay_pipe`): a relayed frame is never copied into the
-    /// module nor woken as a task, only its length is counted here.
-    async fn pipe(&self, client: &WebSocket, upstream: &WebSocket) -> bool {
+    /// Pipes frames both ways until either side closes or the budget is spent; the pipe closes
+    /// both sockets. The frames stay in JavaScript (`relay_pipe`): a relayed frame is never
+    /// copied into the module nor woken as a task, only its length is counted here.
+    async fn pipe(&self, client: &WebSocket, upstream: &WebSocket) {
         let budget = self.budget.clone();
         let spend = Closure::<dyn FnMut(u32) -> bool>::new(move |len: u32| {
             let mut b = budget.get();
@@ -230,31 +226,52 @@ impl Relay {
         });
         let (c, u): (&JsValue, &JsValue) = (client.as_ref().as_ref(), upstream.as_ref().as_ref());
         // Kept alive until the pipe settled; it calls `spend` no more after that.
-        let promise = relay_pipe(c, u, &spend);
-        let spent = wasm_bindgen_futures::JsFuture::from(promise).await;
-        spent.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+        let _ = wasm_bindgen_futures::JsFuture::from(relay_pipe(c, u, &spend)).await;
     }
 }
 
+/// The budget is spent: 1012 (service restart), a close the stock client answers by
+/// reconnecting; the user's object sees its transport close, an ending recovery resumes.
+fn close_spent(client: &WebSocket, upstream: &WebSocket) {
+    let _ = client.close(Some(1012), Some(BUDGET_SPENT));
+    let _ = upstream.close(Some(1000), Some(""));
+}
+
+const BUDGET_SPENT: &str = "relay budget spent, reconnect";
+
+// Each socket is closed once, both when either side ends (a socket left open would hold the
+// invocation). A text frame's length is counted in UTF-16 units, its byte length for the ASCII
+// JSON of Socket.IO.
 #[wasm_bindgen(inline_js = r#"
 export function relay_pipe(client, upstream, spend) {
   return new Promise((resolve) => {
-    let done = false;
-    const finish = (spent) => { if (!done) { done = true; resolve(spent); } };
+    const closed = new Set();
+    const close = (ws, code, reason) => {
+      if (closed.has(ws)) return;
+      closed.add(ws);
+      try { ws.close(code, reason); } catch {}
+    };
     const pipe = (from, to) => {
       from.addEventListener("message", (e) => {
-        if (done) return;
-        try { to.send(e.data); } catch { return finish(false); }
+        if (closed.has(to)) return;
+        try { to.send(e.data); } catch { return; }
         const len = typeof e.data === "string" ? e.data.length : e.data.byteLength;
-        if (!spend(len)) finish(true);
+        if (!spend(len)) {
+          close(client, 1012, "relay budget spent, reconnect");
+          close(upstream, 1000, "");
+          resolve();
+        }
       });
       from.addEventListener("close", (e) => {
-        if (done) return;
-        const code = [1005, 1006, 1015].includes(e.code) ? 1000 : e.code;
-        try { to.close(code, e.reason); } catch {}
-        finish(false);
+        close(to, [1005, 1006, 1015].includes(e.code) ? 1000 : e.code, e.reason);
+        close(from, 1000, "");
+        resolve();
       });
-      from.addEventListener("error", () => finish(false));
+      from.addEventListener("error", () => {
+        close(to, 1000, "");
+        close(from, 1000, "");
+        resolve();
+      });
     };
     pipe(client, upstream);
     pipe(upstream, client);
