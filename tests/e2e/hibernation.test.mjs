@@ -8,7 +8,8 @@ import { startGateway } from "../support/gateway.mjs";
 import { withToken, connect, ask, sleep } from "../support/client.mjs";
 
 let gw;
-before(async () => { gw = await startGateway({ vars: { PING_INTERVAL_MS: "14000", PING_TIMEOUT_MS: "5000" } }); });
+// LOG_LEVEL=debug: the object's rebuild from storage is a debug line.
+before(async () => { gw = await startGateway({ vars: { PING_INTERVAL_MS: "14000", PING_TIMEOUT_MS: "5000", LOG_LEVEL: "debug" } }); });
 after(async () => { await gw?.stop(); });
 
 test("idle past hibernation: pings continue and prompts are answered", { timeout: 60_000 }, async () => {

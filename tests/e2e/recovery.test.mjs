@@ -37,7 +37,8 @@ before(async () => {
   endpoint = await startUpstashServer({ redisPort: redisServer.port, token: REST_TOKEN });
   const openai = { PROMPT_PROCESSOR: "openai", PROMPT_UPSTREAM_URL: `${up.url}/v1`, PROMPT_MODEL: "fake-model", PROMPT_RATE_PER_MINUTE: "0" };
   [gw, short, off] = await Promise.all([
-    startGateway({ vars: { ...openai, MAX_DISCONNECTION_MS: "120000", UPSTASH_REDIS_REST_URL: endpoint.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN, PUSH_API_TOKEN: PUSH_TOKEN } }),
+    // LOG_LEVEL=debug: a test reads the debug line of an object rebuilt from storage.
+    startGateway({ vars: { ...openai, MAX_DISCONNECTION_MS: "120000", UPSTASH_REDIS_REST_URL: endpoint.url, UPSTASH_REDIS_REST_TOKEN: REST_TOKEN, PUSH_API_TOKEN: PUSH_TOKEN, LOG_LEVEL: "debug" } }),
     startGateway({ vars: { ...openai, MAX_DISCONNECTION_MS: "1500" } }),
     startGateway({ vars: {} }),
   ]);
