@@ -3,7 +3,6 @@
 //! object is (re)built, how its changes are written, and when the alarm is set.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use wasm_bindgen::JsValue;
 use worker::*;
@@ -12,6 +11,7 @@ use super::Inner;
 use crate::log::{Level, Line};
 use crate::schema;
 use crate::session::recovery::{Entry, OutboxChanges};
+use crate::session::strmap::StrMap;
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
 use crate::shell::console::{log, logs};
@@ -35,7 +35,7 @@ pub(super) struct Stored {
     pub any: bool,
     pub hub: HubState,
     pub sessions: Vec<Session>,
-    pub forwards: BTreeMap<String, Forward>,
+    pub forwards: StrMap<Forward>,
     /// The recovery outbox, oldest first.
     pub outbox: Vec<Entry>,
     /// The tables exist at the latest schema version.

@@ -2,10 +2,9 @@
 //! CONNECT packet, hands the session to the user's object once that token verifies, and then
 //! forwards the session's requests there until nobody asks for it any more.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use super::strmap::StrMap;
 use super::timers::{Deadlines, Timer};
 use super::{Action, Core, Session};
 use crate::protocol::engineio as eio;
@@ -29,7 +28,7 @@ pub struct Handover {
 
 #[derive(Debug, Default)]
 pub struct Gate {
-    pub forwards: BTreeMap<String, Forward>,
+    pub forwards: StrMap<Forward>,
     pub changed: bool,
 }
 

@@ -1,10 +1,9 @@
 //! [`Hub`]'s persistence: restoring the stored state when the object is rebuilt, and the
 //! changes and records the shell writes.
 
-use std::collections::BTreeMap;
-
 use super::core::Changes;
 use super::gate::Forward;
+use super::strmap::StrMap;
 use super::{Action, Hub, HubState, Session};
 
 impl Hub {
@@ -14,7 +13,7 @@ impl Hub {
         now: u64,
         state: HubState,
         sessions: Vec<Session>,
-        forwards: BTreeMap<String, Forward>,
+        forwards: StrMap<Forward>,
     ) {
         let c = self.at(now);
         c.state = state;

@@ -30,6 +30,7 @@ pub mod push;
 pub mod reason;
 pub mod recovery;
 pub mod socketio;
+pub mod strmap;
 pub mod timers;
 
 #[cfg(test)]

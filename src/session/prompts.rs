@@ -3,7 +3,9 @@
 //! chunks and terminal event go, cancels, and prompts a restart interrupted. The object is the
 //! single writer for its user, so the limits are exact across all of the user's connections.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use super::strmap::StrMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -28,7 +30,7 @@ pub struct PromptBook {
     #[serde(default)]
     pub bucket: TokenBucket,
     #[serde(default)]
-    pub running: BTreeMap<String, Running>,
+    pub running: StrMap<Running>,
     #[serde(default)]
     pub recent: VecDeque<String>,
     /// Prompts that were running when the object restarted; the next connection hears of them.

@@ -2,7 +2,9 @@
 //! reassembly, and what an incoming packet means in the connection's state. Encoding for the
 //! way out is [`packets`]; the outbound emit path itself is [`super::Core::send_packet`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use super::strmap::StrMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -125,7 +127,7 @@ fn classify(s: &SioSession, msg: Message) -> Incoming {
 
 #[derive(Default)]
 pub struct SocketIo {
-    sessions: BTreeMap<String, SioSession>,
+    sessions: StrMap<SioSession>,
     changed: BTreeSet<String>,
     limits: Limits,
 }

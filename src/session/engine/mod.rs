@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::strmap::StrMap;
+
 mod polling;
 mod websocket;
 
@@ -110,7 +112,7 @@ pub const MAX_PACKETS_PER_PAYLOAD: usize = 1000;
 
 pub struct Engine {
     settings: EngineSettings,
-    sessions: BTreeMap<String, EioSession>,
+    sessions: StrMap<EioSession>,
     /// Answers for polls whose session ended (`6` after a client close, `1` otherwise).
     final_polls: BTreeMap<String, String>,
     closed: VecDeque<(String, CloseReason)>,
@@ -135,7 +137,7 @@ impl Engine {
     pub fn new(settings: EngineSettings) -> Self {
         Engine {
             settings,
-            sessions: BTreeMap::new(),
+            sessions: StrMap::new(),
             final_polls: BTreeMap::new(),
             closed: VecDeque::new(),
             changed: BTreeSet::new(),

@@ -1,0 +1,191 @@
+//! [`StrMap`]: a map from string keys, kept as two sorted vectors.
+//!
+//! The maps of an object's state hold a handful of entries (its sessions, forwards, running
+//! prompts). A `BTreeMap` compiles its node code (insert, split, merge, steal, drop) once per
+//! value type, about 8 KB of module each; here the key search and the key vector are one
+//! piece of code for every value type, and only the value vector is per type. Iteration is in
+//! key order and the serde form is a JSON object, both as a `BTreeMap`'s, so stored state
+//! keeps its shape.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, Serializer};
+
+#[derive(Clone)]
+pub struct StrMap<V> {
+    /// Sorted, without duplicates; `vals[i]` belongs to `keys[i]`.
+    keys: Vec<String>,
+    vals: Vec<V>,
+}
+
+/// Where `key` is, or where it would go.
+fn find(keys: &[String], key: &str) -> Result<usize, usize> {
+    keys.binary_search_by(|k| k.as_str().cmp(key))
+}
+
+impl<V> StrMap<V> {
+    pub const fn new() -> Self {
+        StrMap {
+            keys: Vec::new(),
+            vals: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        find(&self.keys, key).is_ok()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        find(&self.keys, key).ok().map(|i| &self.vals[i])
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        find(&self.keys, key).ok().map(|i| &mut self.vals[i])
+    }
+
+    /// As `BTreeMap::insert`: a key already present keeps its place and gets the new value.
+    pub fn insert(&mut self, key: String, val: V) -> Option<V> {
+        match find(&self.keys, &key) {
+            Ok(i) => Some(std::mem::replace(&mut self.vals[i], val)),
+            Err(i) => {
+                self.keys.insert(i, key);
+                self.vals.insert(i, val);
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let i = find(&self.keys, key).ok()?;
+        self.keys.remove(i);
+        Some(self.vals.remove(i))
+    }
+
+    /// Keeps the entries `keep` says yes to, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut V) -> bool) {
+        let mut i = 0;
+        while i < self.keys.len() {
+            if keep(&self.keys[i], &mut self.vals[i]) {
+                i += 1;
+            } else {
+                self.keys.remove(i);
+                self.vals.remove(i);
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.keys.iter().zip(&self.vals)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.keys.iter()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.vals.iter()
+    }
+
+    pub fn into_keys(self) -> impl Iterator<Item = String> {
+        self.keys.into_iter()
+    }
+}
+
+impl<V> Default for StrMap<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for StrMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<V: Serialize> Serialize for StrMap<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for StrMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = StrMap<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            // As `BTreeMap`'s: a repeated key keeps its last value.
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrMap<V>, A::Error> {
+                let mut map = StrMap::new();
+                while let Some((k, v)) = access.next_entry()? {
+                    map.insert(k, v);
+                }
+                Ok(map)
+            }
+        }
+
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::StrMap;
+
+    #[test]
+    fn behaves_as_a_btreemap() {
+        let mut m = StrMap::new();
+        let mut b = BTreeMap::new();
+        for (k, v) in [("b", 1), ("a", 2), ("c", 3), ("b", 4), ("d", 5)] {
+            assert_eq!(m.insert(k.to_string(), v), b.insert(k.to_string(), v));
+        }
+        assert_eq!(m.remove("c"), b.remove("c"));
+        assert_eq!(m.remove("zz"), b.remove("zz"));
+        m.retain(|k, v| {
+            *v += 1;
+            k != "d"
+        });
+        b.retain(|k, v| {
+            *v += 1;
+            k != "d"
+        });
+        assert_eq!(m.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+        assert_eq!(m.get("a"), b.get("a"));
+        assert!(m.contains_key("b") && !m.contains_key("c"));
+        assert_eq!(format!("{m:?}"), format!("{b:?}"));
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+    }
+
+    #[test]
+    fn reads_what_a_btreemap_wrote() {
+        let json = r#"{"z":1,"a":2,"m":3,"a":4}"#;
+        let m: StrMap<u32> = serde_json::from_str(json).unwrap();
+        let b: BTreeMap<String, u32> = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+        assert!(serde_json::from_str::<StrMap<u32>>("[1]").is_err());
+    }
+}
