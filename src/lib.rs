@@ -17,6 +17,7 @@ pub mod relay_budget;
 pub mod schema;
 pub mod session;
 pub mod sid;
+pub mod strmap;
 #[cfg(test)]
 mod test_support;
 

@@ -11,10 +11,10 @@ use super::Inner;
 use crate::log::{Level, Line};
 use crate::schema;
 use crate::session::recovery::{Entry, OutboxChanges};
-use crate::session::strmap::StrMap;
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
 use crate::shell::console::{log, logs};
+use crate::strmap::StrMap;
 
 /// The machine's own state: owner, mirror plan, timers.
 const HUB_KEY: &str = "hub";

@@ -2,7 +2,7 @@
 //! id) that joined. A leave or a drop only removes the entry of the connection it is about, so a
 //! late leave of a replaced connection never removes its successor.
 
-use std::collections::BTreeMap;
+use crate::strmap::StrMap;
 
 use super::JoinReply;
 
@@ -11,7 +11,7 @@ pub const MAX_ROOM_MEMBERS: usize = 10_000;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Members {
-    by_user: BTreeMap<String, String>,
+    by_user: StrMap<String>,
 }
 
 /// What a change did, so the shell writes only what changed.
@@ -26,8 +26,8 @@ pub enum Change {
 
 impl Members {
     pub fn from_entries(entries: impl IntoIterator<Item = (String, String)>) -> Self {
-        // Inserted one by one: `collect` into a map would bring a sort into the module.
-        let mut by_user = BTreeMap::new();
+        // Storage lists the entries in key order, so each insert appends.
+        let mut by_user = StrMap::new();
         for (user, socket_id) in entries {
             by_user.insert(user, socket_id);
         }

@@ -15,7 +15,7 @@ use crate::protocol::socketio as sio;
 /// What the shell must persist after an input.
 #[derive(Debug, Default)]
 pub struct Changes {
-    pub sessions: std::collections::BTreeSet<String>,
+    pub sessions: crate::strmap::StrSet,
     pub hub: bool,
     pub forwards: bool,
     /// Rows of the recovery outbox to add and delete.

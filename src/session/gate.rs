@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::strmap::StrMap;
 use super::timers::{Deadlines, Timer};
 use super::{Action, Core, Session};
 use crate::protocol::engineio as eio;
 use crate::protocol::socketio as sio;
+use crate::strmap::StrMap;
 
 /// A gate's record of a session it handed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

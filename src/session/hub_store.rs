@@ -3,8 +3,8 @@
 
 use super::core::Changes;
 use super::gate::Forward;
-use super::strmap::StrMap;
 use super::{Action, Hub, HubState, Session};
+use crate::strmap::StrMap;
 
 impl Hub {
     /// Restores persisted state after the object woke up.

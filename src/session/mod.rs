@@ -30,7 +30,6 @@ pub mod push;
 pub mod reason;
 pub mod recovery;
 pub mod socketio;
-pub mod strmap;
 pub mod timers;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::strmap::StrMap;
+use crate::strmap::StrMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

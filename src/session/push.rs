@@ -9,14 +9,13 @@
 //! fan-out, because this object answers [`Delivery::NotMember`] for a room its connection is
 //! not in.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Action, Core, Current, Transport};
 use crate::log::{Level, Line};
 use crate::push::{Delivery, JoinReply, Presence, PushMessage};
+use crate::strmap::StrSet;
 
 /// A join not confirmed within this long is sent again.
 pub const JOIN_TIMEOUT_MS: u64 = 10_000;
@@ -33,7 +32,7 @@ pub struct Membership {
     /// The rooms its token named.
     pub rooms: Vec<String>,
     /// Rooms whose join is not confirmed yet.
-    pub unconfirmed: BTreeSet<String>,
+    pub unconfirmed: StrSet,
     /// When unconfirmed joins are sent again.
     pub retry_at: Option<u64>,
     /// Retry rounds so far (for the backoff).
@@ -177,11 +176,7 @@ impl Core {
     pub fn join_rooms(&mut self, socket_id: &str, rooms: Vec<String>) {
         let old = std::mem::take(&mut self.state.membership);
         self.leave(old, &rooms);
-        // Inserted one by one: `collect` into a set would bring a sort into the module.
-        let mut unconfirmed = BTreeSet::new();
-        for r in &rooms {
-            unconfirmed.insert(r.clone());
-        }
+        let unconfirmed: StrSet = rooms.iter().cloned().collect();
         self.state.membership = Membership {
             socket_id: Some(socket_id.to_owned()),
             connected_at: self.now,

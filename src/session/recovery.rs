@@ -12,7 +12,7 @@
 //! and keeps only the events of connections that may still be picked up. The shell persists it
 //! (see [`Outbox::take_changes`]), so recovery survives hibernation and restarts.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -21,6 +21,7 @@ use super::{CloseReason, Core, NsSocket};
 use crate::log::{Level, Line};
 use crate::protocol::engineio as eio;
 use crate::protocol::socketio as sio;
+use crate::strmap::StrSet;
 
 /// The longest `pid` and `offset` a CONNECT may bring back; anything longer is a fresh session.
 const MAX_PID_CHARS: usize = 64;
@@ -148,7 +149,7 @@ impl Outbox {
 
     /// Forgets the entries of every pid `alive` refuses.
     pub fn retain_pids(&mut self, alive: impl Fn(&str) -> bool) {
-        let dead: BTreeSet<String> = self
+        let dead: StrSet = self
             .entries
             .iter()
             .filter(|e| !alive(&e.pid))
@@ -350,7 +351,7 @@ impl Core {
         if self.outbox.is_empty() {
             return;
         }
-        let mut alive: BTreeSet<String> = self
+        let mut alive: StrSet = self
             .sio
             .sessions()
             .filter_map(|(_, s)| s.socket("/")?.pid.clone())

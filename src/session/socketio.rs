@@ -2,9 +2,7 @@
 //! reassembly, and what an incoming packet means in the connection's state. Encoding for the
 //! way out is [`packets`]; the outbound emit path itself is [`super::Core::send_packet`].
 
-use std::collections::BTreeSet;
-
-use super::strmap::StrMap;
+use crate::strmap::{StrMap, StrSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -128,7 +126,7 @@ fn classify(s: &SioSession, msg: Message) -> Incoming {
 #[derive(Default)]
 pub struct SocketIo {
     sessions: StrMap<SioSession>,
-    changed: BTreeSet<String>,
+    changed: StrSet,
     limits: Limits,
 }
 
@@ -167,7 +165,7 @@ impl SocketIo {
         Some(&mut s.expiry)
     }
 
-    pub fn take_changed(&mut self) -> BTreeSet<String> {
+    pub fn take_changed(&mut self) -> StrSet {
         std::mem::take(&mut self.changed)
     }
 

@@ -3,9 +3,9 @@
 //! packets up as [`Up`] and reports ended sessions through [`Engine::take_closed`]; it knows
 //! nothing of Socket.IO.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
-use super::strmap::StrMap;
+use crate::strmap::{StrMap, StrSet};
 
 mod polling;
 mod websocket;
@@ -114,9 +114,9 @@ pub struct Engine {
     settings: EngineSettings,
     sessions: StrMap<EioSession>,
     /// Answers for polls whose session ended (`6` after a client close, `1` otherwise).
-    final_polls: BTreeMap<String, String>,
+    final_polls: StrMap<String>,
     closed: VecDeque<(String, CloseReason)>,
-    changed: BTreeSet<String>,
+    changed: StrSet,
 }
 
 fn wake(sid: &str) -> Action {
@@ -138,9 +138,9 @@ impl Engine {
         Engine {
             settings,
             sessions: StrMap::new(),
-            final_polls: BTreeMap::new(),
+            final_polls: StrMap::new(),
             closed: VecDeque::new(),
-            changed: BTreeSet::new(),
+            changed: StrSet::new(),
         }
     }
 
@@ -153,7 +153,7 @@ impl Engine {
     }
 
     /// Sids whose transport half changed since the last call.
-    pub fn take_changed(&mut self) -> BTreeSet<String> {
+    pub fn take_changed(&mut self) -> StrSet {
         std::mem::take(&mut self.changed)
     }
 

@@ -1,4 +1,4 @@
-//! [`StrMap`]: a map from string keys, kept as two sorted vectors.
+//! [`StrMap`]: a map from string keys, kept as two sorted vectors, and [`StrSet`] over it.
 //!
 //! The maps of an object's state hold a handful of entries (its sessions, forwards, running
 //! prompts). A `BTreeMap` compiles its node code (insert, split, merge, steal, drop) once per
@@ -10,10 +10,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, Serializer};
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StrMap<V> {
     /// Sorted, without duplicates; `vals[i]` belongs to `keys[i]`.
     keys: Vec<String>,
@@ -144,11 +144,108 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for StrMap<V> {
     }
 }
 
+/// A set of strings in order; its serde form is a JSON array, as a `BTreeSet`'s.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StrSet(StrMap<()>);
+
+impl StrSet {
+    pub const fn new() -> Self {
+        StrSet(StrMap::new())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Whether `key` was new.
+    pub fn insert(&mut self, key: String) -> bool {
+        self.0.insert(key, ()).is_none()
+    }
+
+    /// Whether `key` was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.0.remove(key).is_some()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+}
+
+impl Extend<String> for StrSet {
+    fn extend<I: IntoIterator<Item = String>>(&mut self, iter: I) {
+        for k in iter {
+            self.insert(k);
+        }
+    }
+}
+
+impl FromIterator<String> for StrSet {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let mut set = StrSet::new();
+        set.extend(iter);
+        set
+    }
+}
+
+impl IntoIterator for StrSet {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.keys.into_iter()
+    }
+}
+
+impl fmt::Debug for StrSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for StrSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for StrSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SeqVisitor;
+
+        impl<'de> Visitor<'de> for SeqVisitor {
+            type Value = StrSet;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<StrSet, A::Error> {
+                let mut set = StrSet::new();
+                while let Some(k) = access.next_element()? {
+                    set.insert(k);
+                }
+                Ok(set)
+            }
+        }
+
+        deserializer.deserialize_seq(SeqVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
-    use super::StrMap;
+    use super::{StrMap, StrSet};
 
     #[test]
     fn behaves_as_a_btreemap() {
@@ -187,5 +284,21 @@ mod tests {
             serde_json::to_string(&b).unwrap()
         );
         assert!(serde_json::from_str::<StrMap<u32>>("[1]").is_err());
+    }
+
+    #[test]
+    fn set_behaves_as_a_btreeset() {
+        let words = ["b", "a", "c", "b"].map(String::from);
+        let mut m: StrSet = words.iter().cloned().collect();
+        let mut b: BTreeSet<String> = words.iter().cloned().collect();
+        assert_eq!(m.insert("a".into()), b.insert("a".into()));
+        assert_eq!(m.insert("d".into()), b.insert("d".into()));
+        assert_eq!(m.remove("c"), b.remove("c"));
+        assert_eq!(m.remove("c"), b.remove("c"));
+        assert_eq!(format!("{m:?}"), format!("{b:?}"));
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, serde_json::to_string(&b).unwrap());
+        let back: StrSet = serde_json::from_str(r#"["z","a","z"]"#).unwrap();
+        assert_eq!(back.into_iter().collect::<Vec<_>>(), ["a", "z"]);
     }
 }
