@@ -71,17 +71,18 @@ impl<V> StrMap<V> {
         Some(self.vals.remove(i))
     }
 
-    /// Keeps the entries `keep` says yes to, in order.
+    /// Keeps the entries `keep` says yes to, in order, in one pass.
     pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut V) -> bool) {
-        let mut i = 0;
-        while i < self.keys.len() {
+        let mut kept = 0;
+        for i in 0..self.keys.len() {
             if keep(&self.keys[i], &mut self.vals[i]) {
-                i += 1;
-            } else {
-                self.keys.remove(i);
-                self.vals.remove(i);
+                self.keys.swap(kept, i);
+                self.vals.swap(kept, i);
+                kept += 1;
             }
         }
+        self.keys.truncate(kept);
+        self.vals.truncate(kept);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
@@ -104,6 +105,17 @@ impl<V> StrMap<V> {
 impl<V> Default for StrMap<V> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// As `BTreeMap`'s (and `HashMap`'s): a repeated key keeps its last value.
+impl<V> FromIterator<(String, V)> for StrMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut map = StrMap::new();
+        for (k, v) in iter {
+            map.insert(k, v);
+        }
+        map
     }
 }
 
@@ -265,7 +277,14 @@ mod tests {
             k != "d"
         });
         assert_eq!(m.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
-        assert_eq!(m.get("a"), b.get("a"));
+        for k in ["e", "f", "g"] {
+            m.insert(k.into(), 0);
+            b.insert(k.into(), 0);
+        }
+        m.retain(|k, _| k != "a" && k != "f");
+        b.retain(|k, _| k != "a" && k != "f");
+        assert_eq!(m.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+        assert_eq!(m.get("b"), b.get("b"));
         assert!(m.contains_key("b") && !m.contains_key("c"));
         assert_eq!(format!("{m:?}"), format!("{b:?}"));
         assert_eq!(

@@ -1,8 +1,6 @@
 //! Checks on the client's request before it goes anywhere: the Engine.IO path, the `Origin`
 //! against `DOMAIN_URL` (and the CORS preflight), and the Engine.IO query parameters.
 
-use std::collections::HashMap;
-
 use worker::*;
 
 use crate::config::Config;
@@ -10,6 +8,7 @@ use crate::log::{Level, Line};
 use crate::protocol::engineio::HttpError;
 use crate::shell::console::log;
 use crate::shell::http::{cors_headers, is_websocket_upgrade};
+use crate::strmap::StrMap;
 
 /// `/socket.io/`, and in conformance mode the raw Engine.IO endpoint `/engine.io/`.
 pub(super) fn is_engine_path(path: &str, config: &Config) -> bool {
@@ -60,7 +59,7 @@ pub(super) struct Params {
 
 impl Params {
     pub fn read(req: &Request, url: &Url) -> Result<Params> {
-        let mut query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let mut query: StrMap<String> = url.query_pairs().into_owned().collect();
         Ok(Params {
             sid: query.remove("sid"),
             transport: query.remove("transport"),

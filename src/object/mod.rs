@@ -21,7 +21,6 @@ mod storage;
 mod upstash;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use futures_channel::oneshot;
@@ -40,13 +39,14 @@ use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
 use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade};
 use crate::shell::jwks;
 use crate::shell::random::CryptoIds;
+use crate::strmap::{StrMap, StrSet};
 
 struct Inner {
     hub: Option<Hub>,
     config: Result<Config, ConfigError>,
-    waiters: HashMap<String, oneshot::Sender<()>>,
+    waiters: StrMap<oneshot::Sender<()>>,
     /// Sessions being handed to their user's object; forwarding waits until that finished.
-    adopting: HashMap<String, Vec<oneshot::Sender<()>>>,
+    adopting: StrMap<Vec<oneshot::Sender<()>>>,
     /// The alarm as last set successfully.
     alarm_at: Option<u64>,
     /// Storage writes that failed, retried with the next write.
@@ -56,7 +56,7 @@ struct Inner {
     /// Actions of the machine's restore, carried out with the first event.
     pending: Vec<crate::session::Action>,
     /// Running prompt tasks by request id; sending on one cancels it.
-    tasks: HashMap<String, oneshot::Sender<()>>,
+    tasks: StrMap<oneshot::Sender<()>>,
     /// The history table was opened by this instance of the object.
     history_open: bool,
     /// The SQL tables exist at the latest schema version (see `crate::schema`).
@@ -86,12 +86,12 @@ impl DurableObject for UserSession {
         let inner = Rc::new(RefCell::new(Inner {
             hub,
             config,
-            waiters: HashMap::new(),
-            adopting: HashMap::new(),
+            waiters: StrMap::new(),
+            adopting: StrMap::new(),
             alarm_at: None,
             unwritten: Vec::new(),
             persisted: true,
-            tasks: HashMap::new(),
+            tasks: StrMap::new(),
             pending: Vec::new(),
             history_open: false,
             schema_ready: false,
@@ -101,7 +101,7 @@ impl DurableObject for UserSession {
             state.set_websocket_auto_response(&pair);
         }
         // Sockets that survived hibernation; after a restart of the runtime there are none.
-        let live: HashSet<String> = state
+        let live: StrSet = state
             .get_websockets()
             .iter()
             .flat_map(|ws| state.get_tags(ws))
@@ -147,7 +147,7 @@ impl DurableObject for UserSession {
                 return http_error(HttpError::BadRequest, origin);
             }
         }
-        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let q: StrMap<String> = url.query_pairs().into_owned().collect();
         let upgrade = is_websocket_upgrade(&req)?;
         match q.get("sid") {
             None => self.handshake(&req, upgrade, origin).await,
@@ -213,7 +213,7 @@ impl DurableObject for UserSession {
 }
 
 /// Gives the machine what storage held when the object was (re)built.
-fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &HashSet<String>) {
+fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &StrSet) {
     let mut inner = inner.borrow_mut();
     let inner = &mut *inner;
     inner.persisted = stored.any;

@@ -147,7 +147,7 @@ fn target(obj: &Map<String, Value>) -> Result<Target, ApiError> {
         )));
     }
     let mut users: Vec<String> = Vec::with_capacity(list.len());
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = crate::strmap::StrSet::new();
     for u in list {
         let u = user_id(u)?;
         if seen.insert(u.clone()) {
