@@ -43,6 +43,6 @@ pub fn decode_rooms(v: &str) -> Vec<String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(v)
         .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
+        .and_then(|json| serde_json::from_str(std::str::from_utf8(&json).ok()?).ok())
         .unwrap_or_default()
 }

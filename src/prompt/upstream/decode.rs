@@ -199,7 +199,11 @@ impl Kind {
 
     /// A whole `application/json` reply: the answer, then done (or a failure).
     fn json_reply(self, body: &[u8]) -> Vec<Event> {
-        let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        // Read as `&str` like every other JSON here: one reader in the module instead of two.
+        let Some(value) = std::str::from_utf8(body)
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        else {
             return vec![Event::Failed("upstream sent malformed JSON".to_owned())];
         };
         if let Some(error) = value.get("error") {
