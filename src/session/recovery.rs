@@ -87,7 +87,15 @@ impl Outbox {
     /// The outbox as stored. Sequence numbers go on from the highest kept; when none is kept
     /// they start again, which is safe because an offset counts only with its own random pid.
     pub fn load(mut entries: Vec<Entry>) -> Self {
-        entries.sort_by_key(|e| e.seq);
+        // Stable insertion by sequence number: storage hands them over in order already, so
+        // this is one pass, and no general sort is compiled in for it.
+        for i in 1..entries.len() {
+            let mut j = i;
+            while j > 0 && entries[j - 1].seq > entries[j].seq {
+                entries.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         let next_seq = entries.last().map_or(1, |e| e.seq + 1);
         Outbox {
             bytes: entries.iter().map(Entry::cost).sum(),

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::prompt::coalesce::Chunk;
-use crate::session::recovery::{Bounds, Claim, Outbox};
+use crate::session::recovery::{Bounds, Claim, Entry, Outbox};
 
 pub(super) const WINDOW: u64 = 120_000;
 
@@ -287,6 +287,22 @@ fn the_outbox_keeps_its_bounds_oldest_out() {
     assert_eq!(o.take_changes().deleted_pids, vec!["p".to_string()]);
     let reloaded = Outbox::load(vec![]);
     assert_eq!(reloaded.next_offset(), "1");
+}
+
+#[test]
+fn a_loaded_outbox_is_in_sequence_order() {
+    let e = |seq: u64, packet: &str| Entry {
+        seq,
+        pid: "p".into(),
+        at: T0,
+        packet: packet.into(),
+    };
+    let o = Outbox::load(vec![e(3, "c"), e(1, "a"), e(4, "d"), e(2, "b")]);
+    assert_eq!(
+        o.after("p", 1),
+        Some(vec!["b".into(), "c".into(), "d".into()])
+    );
+    assert_eq!(o.next_offset(), "5");
 }
 
 #[test]
