@@ -14,6 +14,7 @@ use crate::log::{Level, Line};
 use crate::push::room::{Change, Members};
 use crate::push::{Counts, Delivery, MemberOp, PushMessage};
 use crate::shell::console::log;
+use crate::shell::kv;
 use crate::shell::push::{
     push_to_users, read_json, ROOM_EMIT_PATH, ROOM_JOIN_PATH, ROOM_LEAVE_PATH, ROOM_MEMBERS_PATH,
 };
@@ -35,9 +36,7 @@ impl DurableObject for Room {
         let storage = state.storage();
         let slot = members.clone();
         let _init = state.block_concurrency_while(async move {
-            let listed = storage
-                .list_with_options(ListOptions::new().prefix(MEMBER_PREFIX))
-                .await?;
+            let listed = kv::list(&storage, MEMBER_PREFIX).await?;
             let mut entries = Vec::new();
             for entry in listed.entries() {
                 let pair: js_sys::Array = entry.map_err(Error::from)?.into();
@@ -95,7 +94,7 @@ impl Room {
         let key = format!("{MEMBER_PREFIX}{}", op.user);
         match change {
             Change::None => Ok(()),
-            Change::Put => storage.put(&key, &op.socket_id).await,
+            Change::Put => kv::put(&storage, &key, &op.socket_id).await,
             Change::Delete => storage.delete(&key).await.map(|_| ()),
         }
     }

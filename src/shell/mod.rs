@@ -10,6 +10,7 @@ pub mod env;
 pub mod headers;
 pub mod http;
 pub mod jwks;
+pub mod kv;
 pub mod push;
 pub mod random;
 pub mod stubs;
