@@ -69,7 +69,9 @@ pub(super) fn relay(
         sid,
         http_err,
     };
-    ctx.wait_until(relay.run(client, base_headers));
+    // Boxed as the metrics flush is (`gather::Task`): one copy of the promise glue for both.
+    let task: crate::gather::Task = Box::pin(relay.run(client, base_headers));
+    ctx.wait_until(task);
     Response::from_websocket(pair.client)
 }
 

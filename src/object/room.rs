@@ -35,7 +35,7 @@ impl DurableObject for Room {
         let members = Rc::new(RefCell::new(Members::default()));
         let storage = state.storage();
         let slot = members.clone();
-        let _init = state.block_concurrency_while(async move {
+        let init: super::Init = Box::pin(async move {
             let listed = kv::list(&storage, MEMBER_PREFIX).await?;
             let mut entries = Vec::new();
             for entry in listed.entries() {
@@ -48,6 +48,7 @@ impl DurableObject for Room {
             *slot.borrow_mut() = Members::from_entries(entries);
             Ok(())
         });
+        let _init = state.block_concurrency_while(init);
         Room {
             state,
             env,
