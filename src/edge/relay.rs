@@ -4,8 +4,6 @@
 //! CONNECT_ERROR) and pipes frames both ways for the life of the connection, or until its
 //! budget (`relay_budget`) is spent: then it closes the client's transport, which reconnects.
 
-use futures_util::future::{select, Either};
-use futures_util::{FutureExt, StreamExt};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -94,10 +92,8 @@ struct Relay {
 impl Relay {
     async fn run(self, client: WebSocket, headers: Headers) {
         // Registered on the task's first poll, a microtask before any frame can arrive.
-        let Ok(mut client_events) = client.events() else {
-            return;
-        };
-        let Some(first) = self.first_message(&mut client_events, &client).await else {
+        let client_events = Listening(relay_listen(client.as_ref().as_ref()));
+        let Some(first) = self.first_message(&client_events, &client).await else {
             return;
         };
         let Some(upstream) = self.open_upstream(&first, &client, headers).await else {
@@ -107,25 +103,10 @@ impl Relay {
             return;
         }
         send_message(&upstream, &first);
-        // Frames that came while the upstream opened go first; nothing can arrive between
-        // this drain and the pipe's listeners (both run in this one turn).
-        let mut spent = false;
-        while let Some(Some(Ok(ev))) = client_events.next().now_or_never() {
-            match ev {
-                WebsocketEvent::Message(m) => {
-                    if !self.spend(send_message(&upstream, &m)) {
-                        spent = true;
-                        break;
-                    }
-                }
-                WebsocketEvent::Close(c) => {
-                    let _ = upstream.close(Some(sendable(c.code())), Some(c.reason()));
-                    return;
-                }
-            }
-        }
-        drop(client_events);
-        let spent = spent || self.pipe(&client, &upstream).await;
+        // Frames that came while the upstream opened go first (see `relay_pipe`).
+        let Some(spent) = self.pipe(&client, &upstream, &client_events).await else {
+            return;
+        };
         if spent {
             // 1012 (service restart): a close the stock client answers by reconnecting. The
             // user's object sees its transport close, an ending that recovery resumes.
@@ -138,34 +119,28 @@ impl Relay {
 
     /// The client's first frame; a client that never sends its CONNECT is dropped after the
     /// connect timeout.
-    async fn first_message(
-        &self,
-        events: &mut EventStream<'_>,
-        client: &WebSocket,
-    ) -> Option<MessageEvent> {
-        let timeout = Delay::from(std::time::Duration::from_millis(self.connect_timeout_ms));
-        match select(events.next(), timeout).await {
-            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => {
-                let len = m.text().map(|t| t.len()).or(m.bytes().map(|b| b.len()));
-                if len.unwrap_or(0) as u64 > self.max_payload {
-                    // Refused before anything parses it.
-                    let _ = client.close(Some(1009), Some("Message Too Big"));
-                    return None;
-                }
-                Some(m)
-            }
-            Either::Right(_) => {
-                let _ = client.close(Some(1000), Some("no CONNECT in time"));
-                None
-            }
-            _ => None,
+    async fn first_message(&self, events: &Listening, client: &WebSocket) -> Option<Message> {
+        let first = relay_first(&events.0, self.connect_timeout_ms as f64);
+        let event = wasm_bindgen_futures::JsFuture::from(first).await.ok()?;
+        if event.is_null() {
+            let _ = client.close(Some(1000), Some("no CONNECT in time"));
+            return None;
         }
+        // A close or an error of the client's socket ends the relay.
+        let m = Message::of(&event)?;
+        let len = m.text().map(|t| t.len()).or(m.bytes().map(|b| b.len()));
+        if len.unwrap_or(0) as u64 > self.max_payload {
+            // Refused before anything parses it.
+            let _ = client.close(Some(1009), Some("Message Too Big"));
+            return None;
+        }
+        Some(m)
     }
 
     /// A WebSocket to the object that will own the session, given the client's first frame.
     async fn open_upstream(
         &self,
-        first: &MessageEvent,
+        first: &Message,
         client: &WebSocket,
         headers: Headers,
     ) -> Option<WebSocket> {
@@ -211,18 +186,16 @@ impl Relay {
 }
 
 impl Relay {
-    /// Spends what relaying a frame of `len` bytes costs; false once the budget is spent.
-    fn spend(&self, len: usize) -> bool {
-        let mut b = self.budget.get();
-        let left = b.spend(len);
-        self.budget.set(b);
-        left
-    }
-
-    /// Pipes frames both ways until either side closes (false) or the budget is spent (true).
+    /// Pipes frames both ways until either side closes (false) or the budget is spent (true);
+    /// `None` when the client's socket closed among the frames that came before the pipe.
     /// The frames stay in JavaScript (`relay_pipe`): a relayed frame is never copied into the
     /// module nor woken as a task, only its length is counted here.
-    async fn pipe(&self, client: &WebSocket, upstream: &WebSocket) -> bool {
+    async fn pipe(
+        &self,
+        client: &WebSocket,
+        upstream: &WebSocket,
+        events: &Listening,
+    ) -> Option<bool> {
         let budget = self.budget.clone();
         let spend = Closure::<dyn FnMut(u32) -> bool>::new(move |len: u32| {
             let mut b = budget.get();
@@ -232,14 +205,96 @@ impl Relay {
         });
         let (c, u): (&JsValue, &JsValue) = (client.as_ref().as_ref(), upstream.as_ref().as_ref());
         // Kept alive until the pipe settled; it calls `spend` no more after that.
-        let promise = relay_pipe(c, u, &spend);
+        let promise = relay_pipe(c, u, &spend, &events.0);
         let spent = wasm_bindgen_futures::JsFuture::from(promise).await;
-        spent.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+        match spent {
+            Ok(v) if v.is_null() => None,
+            v => Some(v.ok().and_then(|v| v.as_bool()).unwrap_or(false)),
+        }
+    }
+}
+
+/// The client's socket's events, held in JavaScript from the task's start until the pipe takes
+/// them over (`relay_listen`); dropped, it stops listening (as worker's `EventStream` did).
+struct Listening(JsValue);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        relay_stop(&self.0);
+    }
+}
+
+/// A client's frame: its `data`, a string or an `ArrayBuffer`.
+struct Message(JsValue);
+
+impl Message {
+    /// The frame of a `message` event of `relay_listen`'s; `None` for a close or an error.
+    fn of(event: &JsValue) -> Option<Message> {
+        let data = js_sys::Reflect::get(event, &"data".into()).ok()?;
+        (!data.is_undefined()).then_some(Message(data))
+    }
+
+    fn text(&self) -> Option<String> {
+        self.0.as_string()
+    }
+
+    fn bytes(&self) -> Option<Vec<u8>> {
+        self.0
+            .is_object()
+            .then(|| js_sys::Uint8Array::new(&self.0).to_vec())
     }
 }
 
 #[wasm_bindgen(inline_js = r#"
-export function relay_pipe(client, upstream, spend) {
+const sendable = (code) => [1005, 1006, 1015].includes(code) ? 1000 : code;
+// Bytes of a frame as the module counts them: UTF-8 for text.
+const frameLength = (data) => typeof data === "string"
+  ? new TextEncoder().encode(data).length : (data.byteLength ?? 0);
+
+// Queues the socket's events: `{data}` for a message, `{close, code, reason}`, `{error}`.
+export function relay_listen(ws) {
+  const q = { events: [], waiter: null };
+  const push = (ev) => {
+    q.events.push(ev);
+    const w = q.waiter;
+    q.waiter = null;
+    if (w) w();
+  };
+  const on = {
+    message: (e) => push({ data: e.data }),
+    close: (e) => push({ close: true, code: e.code, reason: e.reason }),
+    error: () => push({ error: true }),
+  };
+  for (const k in on) ws.addEventListener(k, on[k]);
+  q.stop = () => { for (const k in on) ws.removeEventListener(k, on[k]); };
+  return q;
+}
+
+export function relay_stop(q) { q.stop(); }
+
+// The first queued event, or null when none came within `ms`.
+export function relay_first(q, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { q.waiter = null; resolve(null); }, ms);
+    const take = () => { clearTimeout(timer); resolve(q.events.shift()); };
+    if (q.events.length) take(); else q.waiter = take;
+  });
+}
+
+// Sends on what the client sent while the upstream opened (sends failing unseen, lengths
+// spent), up to a close (passed on: resolves null), an error, or the budget's end (resolves
+// true); then pipes both ways. Nothing can arrive between the two: they run in one turn.
+export function relay_pipe(client, upstream, spend, q) {
+  q.stop();
+  for (const ev of q.events.splice(0)) {
+    if (ev.close) {
+      try { upstream.close(sendable(ev.code), ev.reason); } catch {}
+      return Promise.resolve(null);
+    }
+    if (ev.error) break;
+    try { upstream.send(ev.data); } catch {}
+    if (!spend(frameLength(ev.data))) return Promise.resolve(true);
+  }
   return new Promise((resolve) => {
     let done = false;
     const finish = (spent) => { if (!done) { done = true; resolve(spent); } };
@@ -252,8 +307,7 @@ export function relay_pipe(client, upstream, spend) {
       });
       from.addEventListener("close", (e) => {
         if (done) return;
-        const code = [1005, 1006, 1015].includes(e.code) ? 1000 : e.code;
-        try { to.close(code, e.reason); } catch {}
+        try { to.close(sendable(e.code), e.reason); } catch {}
         finish(false);
       });
       from.addEventListener("error", () => finish(false));
@@ -264,31 +318,23 @@ export function relay_pipe(client, upstream, spend) {
 }
 "#)]
 extern "C" {
+    fn relay_listen(ws: &JsValue) -> JsValue;
+    fn relay_stop(events: &JsValue);
+    fn relay_first(events: &JsValue, ms: f64) -> js_sys::Promise;
     fn relay_pipe(
         client: &JsValue,
         upstream: &JsValue,
         spend: &Closure<dyn FnMut(u32) -> bool>,
+        events: &JsValue,
     ) -> js_sys::Promise;
 }
 
-/// Sends the frame on and says how long it was.
-fn send_message(ws: &WebSocket, m: &MessageEvent) -> usize {
+/// Sends the frame on.
+fn send_message(ws: &WebSocket, m: &Message) {
     if let Some(t) = m.text() {
         let _ = ws.send_with_str(&t);
-        t.len()
     } else if let Some(b) = m.bytes() {
         let _ = ws.send_with_bytes(&b);
-        b.len()
-    } else {
-        0
-    }
-}
-
-/// Codes the runtime refuses to send in a close frame.
-fn sendable(code: u16) -> u16 {
-    match code {
-        1005 | 1006 | 1015 => 1000,
-        c => c,
     }
 }
 
