@@ -4,8 +4,6 @@
 //! CONNECT_ERROR) and pipes frames both ways for the life of the connection, or until its
 //! budget (`relay_budget`) is spent: then it closes the client's transport, which reconnects.
 
-use futures_util::future::{select, Either};
-use futures_util::{FutureExt, StreamExt};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -69,7 +67,9 @@ pub(super) fn relay(
         sid,
         http_err,
     };
-    ctx.wait_until(relay.run(client, base_headers));
+    // Boxed as the metrics flush is (`gather::Task`): one copy of the promise glue for both.
+    let task: crate::gather::Task = Box::pin(relay.run(client, base_headers));
+    ctx.wait_until(task);
     Response::from_websocket(pair.client)
 }
 
@@ -92,10 +92,8 @@ struct Relay {
 impl Relay {
     async fn run(self, client: WebSocket, headers: Headers) {
         // Registered on the task's first poll, a microtask before any frame can arrive.
-        let Ok(mut client_events) = client.events() else {
-            return;
-        };
-        let Some(first) = self.first_message(&mut client_events, &client).await else {
+        let client_events = Listening(relay_listen(client.as_ref().as_ref()));
+        let Some(first) = self.first_message(&client_events, &client).await else {
             return;
         };
         let Some(upstream) = self.open_upstream(&first, &client, headers).await else {
@@ -105,61 +103,34 @@ impl Relay {
             return;
         }
         send_message(&upstream, &first);
-        // Frames that came while the upstream opened go first; nothing can arrive between
-        // this drain and the pipe's listeners (both run in this one turn).
-        let mut spent = false;
-        while let Some(Some(Ok(ev))) = client_events.next().now_or_never() {
-            match ev {
-                WebsocketEvent::Message(m) => {
-                    if !self.spend(send_message(&upstream, &m)) {
-                        spent = true;
-                        break;
-                    }
-                }
-                WebsocketEvent::Close(c) => {
-                    let _ = upstream.close(Some(sendable(c.code())), Some(c.reason()));
-                    return;
-                }
-            }
-        }
-        drop(client_events);
-        if spent {
-            close_spent(&client, &upstream);
-            return;
-        }
-        self.pipe(&client, &upstream).await;
+        // Frames that came while the upstream opened go first (see `relay_pipe`).
+        self.pipe(&client, &upstream, &client_events).await;
     }
 
     /// The client's first frame; a client that never sends its CONNECT is dropped after the
     /// connect timeout.
-    async fn first_message(
-        &self,
-        events: &mut EventStream<'_>,
-        client: &WebSocket,
-    ) -> Option<MessageEvent> {
-        let timeout = Delay::from(std::time::Duration::from_millis(self.connect_timeout_ms));
-        match select(events.next(), timeout).await {
-            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => {
-                let len = m.text().map(|t| t.len()).or(m.bytes().map(|b| b.len()));
-                if len.unwrap_or(0) as u64 > self.max_payload {
-                    // Refused before anything parses it.
-                    let _ = client.close(Some(1009), Some("Message Too Big"));
-                    return None;
-                }
-                Some(m)
-            }
-            Either::Right(_) => {
-                let _ = client.close(Some(1000), Some("no CONNECT in time"));
-                None
-            }
-            _ => None,
+    async fn first_message(&self, events: &Listening, client: &WebSocket) -> Option<Message> {
+        let first = relay_first(&events.0, self.connect_timeout_ms as f64);
+        let event = wasm_bindgen_futures::JsFuture::from(first).await.ok()?;
+        if event.is_null() {
+            let _ = client.close(Some(1000), Some("no CONNECT in time"));
+            return None;
         }
+        // A close or an error of the client's socket ends the relay.
+        let m = Message::of(&event)?;
+        let len = m.text().map(|t| t.len()).or(m.bytes().map(|b| b.len()));
+        if len.unwrap_or(0) as u64 > self.max_payload {
+            // Refused before anything parses it.
+            let _ = client.close(Some(1009), Some("Message Too Big"));
+            return None;
+        }
+        Some(m)
     }
 
     /// A WebSocket to the object that will own the session, given the client's first frame.
     async fn open_upstream(
         &self,
-        first: &MessageEvent,
+        first: &Message,
         client: &WebSocket,
         headers: Headers,
     ) -> Option<WebSocket> {
@@ -205,18 +176,10 @@ impl Relay {
 }
 
 impl Relay {
-    /// Spends what relaying a frame of `len` bytes costs; false once the budget is spent.
-    fn spend(&self, len: usize) -> bool {
-        let mut b = self.budget.get();
-        let left = b.spend(len);
-        self.budget.set(b);
-        left
-    }
-
-    /// Pipes frames both ways until either side closes or the budget is spent; the pipe closes
-    /// both sockets. The frames stay in JavaScript (`relay_pipe`): a relayed frame is never
+    /// Pipes frames both ways until either side closes or the budget is spent, and closes both
+    /// sockets then. The frames stay in JavaScript (`relay_pipe`): a relayed frame is never
     /// copied into the module nor woken as a task, only its length is counted here.
-    async fn pipe(&self, client: &WebSocket, upstream: &WebSocket) {
+    async fn pipe(&self, client: &WebSocket, upstream: &WebSocket, events: &Listening) {
         let budget = self.budget.clone();
         let spend = Closure::<dyn FnMut(u32) -> bool>::new(move |len: u32| {
             let mut b = budget.get();
@@ -226,24 +189,84 @@ impl Relay {
         });
         let (c, u): (&JsValue, &JsValue) = (client.as_ref().as_ref(), upstream.as_ref().as_ref());
         // Kept alive until the pipe settled; it calls `spend` no more after that.
-        let _ = wasm_bindgen_futures::JsFuture::from(relay_pipe(c, u, &spend)).await;
+        let _ = wasm_bindgen_futures::JsFuture::from(relay_pipe(c, u, &spend, &events.0)).await;
     }
 }
 
-/// The budget is spent: 1012 (service restart), a close the stock client answers by
-/// reconnecting; the user's object sees its transport close, an ending recovery resumes.
-fn close_spent(client: &WebSocket, upstream: &WebSocket) {
-    let _ = client.close(Some(1012), Some(BUDGET_SPENT));
-    let _ = upstream.close(Some(1000), Some(""));
+/// The client's socket's events, held in JavaScript from the task's start until the pipe takes
+/// them over (`relay_listen`); dropped, it stops listening (as worker's `EventStream` did).
+struct Listening(JsValue);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        relay_stop(&self.0);
+    }
 }
 
-const BUDGET_SPENT: &str = "relay budget spent, reconnect";
+/// A client's frame: its `data`, a string or an `ArrayBuffer`.
+struct Message(JsValue);
 
-// Each socket is closed once, both when either side ends (a socket left open would hold the
-// invocation). A text frame's length is counted in UTF-16 units, its byte length for the ASCII
-// JSON of Socket.IO.
+impl Message {
+    /// The frame of a `message` event of `relay_listen`'s; `None` for a close or an error.
+    fn of(event: &JsValue) -> Option<Message> {
+        let data = js_sys::Reflect::get(event, &"data".into()).ok()?;
+        (!data.is_undefined()).then_some(Message(data))
+    }
+
+    fn text(&self) -> Option<String> {
+        self.0.as_string()
+    }
+
+    fn bytes(&self) -> Option<Vec<u8>> {
+        self.0
+            .is_object()
+            .then(|| js_sys::Uint8Array::new(&self.0).to_vec())
+    }
+}
+
 #[wasm_bindgen(inline_js = r#"
-export function relay_pipe(client, upstream, spend) {
+const sendable = (code) => [1005, 1006, 1015].includes(code) ? 1000 : code;
+// Bytes of a frame as the module counts them: UTF-8 for text.
+const frameLength = (data) => typeof data === "string"
+  ? new TextEncoder().encode(data).length : (data.byteLength ?? 0);
+
+// Queues the socket's events: `{data}` for a message, `{close, code, reason}`, `{error}`.
+export function relay_listen(ws) {
+  const q = { events: [], waiter: null };
+  const push = (ev) => {
+    q.events.push(ev);
+    const w = q.waiter;
+    q.waiter = null;
+    if (w) w();
+  };
+  const on = {
+    message: (e) => push({ data: e.data }),
+    close: (e) => push({ close: true, code: e.code, reason: e.reason }),
+    error: () => push({ error: true }),
+  };
+  for (const k in on) ws.addEventListener(k, on[k]);
+  q.stop = () => { for (const k in on) ws.removeEventListener(k, on[k]); };
+  return q;
+}
+
+export function relay_stop(q) { q.stop(); }
+
+// The first queued event, or null when none came within `ms`.
+export function relay_first(q, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { q.waiter = null; resolve(null); }, ms);
+    const take = () => { clearTimeout(timer); resolve(q.events.shift()); };
+    if (q.events.length) take(); else q.waiter = take;
+  });
+}
+
+// Sends on what the client sent while the upstream opened (sends failing unseen, lengths
+// spent), then pipes both ways; nothing can arrive between the two: they run in one turn. When
+// either side ends or the budget is spent (1012, service restart: the stock client reconnects,
+// the user's object sees a lost transport, which recovery resumes), both sockets are closed,
+// each once (a socket left open would hold the invocation), and the promise resolves.
+export function relay_pipe(client, upstream, spend, q) {
+  q.stop();
   return new Promise((resolve) => {
     const closed = new Set();
     const close = (ws, code, reason) => {
@@ -251,19 +274,32 @@ export function relay_pipe(client, upstream, spend) {
       closed.add(ws);
       try { ws.close(code, reason); } catch {}
     };
+    const end = (code, reason) => {
+      close(upstream, code, reason);
+      close(client, 1000, "");
+      resolve();
+    };
+    const spent = () => {
+      close(client, 1012, "relay budget spent, reconnect");
+      close(upstream, 1000, "");
+      resolve();
+    };
+    for (const ev of q.events.splice(0)) {
+      if (ev.close) return end(sendable(ev.code), ev.reason);
+      if (ev.error) return end(1000, "");
+      try { upstream.send(ev.data); } catch {}
+      if (!spend(frameLength(ev.data))) return spent();
+    }
     const pipe = (from, to) => {
       from.addEventListener("message", (e) => {
         if (closed.has(to)) return;
         try { to.send(e.data); } catch { return; }
+        // UTF-16 units for text: its byte length for the ASCII JSON of Socket.IO.
         const len = typeof e.data === "string" ? e.data.length : e.data.byteLength;
-        if (!spend(len)) {
-          close(client, 1012, "relay budget spent, reconnect");
-          close(upstream, 1000, "");
-          resolve();
-        }
+        if (!spend(len)) spent();
       });
       from.addEventListener("close", (e) => {
-        close(to, [1005, 1006, 1015].includes(e.code) ? 1000 : e.code, e.reason);
+        close(to, sendable(e.code), e.reason);
         close(from, 1000, "");
         resolve();
       });
@@ -279,31 +315,23 @@ export function relay_pipe(client, upstream, spend) {
 }
 "#)]
 extern "C" {
+    fn relay_listen(ws: &JsValue) -> JsValue;
+    fn relay_stop(events: &JsValue);
+    fn relay_first(events: &JsValue, ms: f64) -> js_sys::Promise;
     fn relay_pipe(
         client: &JsValue,
         upstream: &JsValue,
         spend: &Closure<dyn FnMut(u32) -> bool>,
+        events: &JsValue,
     ) -> js_sys::Promise;
 }
 
-/// Sends the frame on and says how long it was.
-fn send_message(ws: &WebSocket, m: &MessageEvent) -> usize {
+/// Sends the frame on.
+fn send_message(ws: &WebSocket, m: &Message) {
     if let Some(t) = m.text() {
         let _ = ws.send_with_str(&t);
-        t.len()
     } else if let Some(b) = m.bytes() {
         let _ = ws.send_with_bytes(&b);
-        b.len()
-    } else {
-        0
-    }
-}
-
-/// Codes the runtime refuses to send in a close frame.
-fn sendable(code: u16) -> u16 {
-    match code {
-        1005 | 1006 | 1015 => 1000,
-        c => c,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::metrics::exposition::{render, CONTENT_TYPE};
 use crate::metrics::shard::SourceState;
 use crate::metrics::{Applied, Batch, Delta, Shard, Snapshot};
 use crate::shell::clock::now_ms;
+use crate::shell::kv;
 
 const TOTALS_KEY: &str = "totals";
 const SOURCE_PREFIX: &str = "src:";
@@ -96,13 +97,11 @@ async fn apply(
         Applied::Duplicate => return Response::ok("duplicate"),
         Applied::New => {}
     }
-    // Values as `&String`, the type the user's object writes with (one copy of
-    // the runtime's write code in the module).
-    storage.put(TOTALS_KEY, &totals).await?;
+    kv::put(storage, TOTALS_KEY, &totals).await?;
     if let Some(s) = source {
         let record = serde_json::json!([flush.source, s.to_json()]).to_string();
         let key = format!("{SOURCE_PREFIX}{}", flush.source);
-        storage.put(&key, &record).await?;
+        kv::put(storage, &key, &record).await?;
     }
     for k in forgotten {
         storage.delete(&format!("{SOURCE_PREFIX}{k}")).await?;
@@ -112,15 +111,13 @@ async fn apply(
 
 async fn load(storage: &Storage) -> Result<Shard> {
     let mut shard = Shard::default();
-    if let Some(t) = storage.get::<String>(TOTALS_KEY).await? {
+    if let Some(t) = kv::get(storage, TOTALS_KEY).await? {
         let totals = serde_json::from_str(&t).ok();
         shard.totals = totals
             .and_then(|v| Delta::from_json(&v))
             .unwrap_or_default();
     }
-    let listed = storage
-        .list_with_options(ListOptions::new().prefix(SOURCE_PREFIX))
-        .await?;
+    let listed = kv::list(storage, SOURCE_PREFIX).await?;
     for v in listed.values() {
         let v = v.map_err(Error::from)?;
         let record: Option<serde_json::Value> =

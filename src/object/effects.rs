@@ -109,7 +109,7 @@ impl UserSession {
         };
         let client = Client::new(&cfg.url, &cfg.token, FetchTransport);
         let fut = mirror_loop(client, self.inner.clone(), self.state.storage(), op);
-        self.state.wait_until(fut);
+        self.background(Box::pin(fut));
     }
 
     /// Sends a batch of this object's counts in the background (a flush never delays a
@@ -129,7 +129,7 @@ impl UserSession {
                 );
             }
         });
-        self.state.wait_until(task);
+        self.background(task);
     }
 
     /// A gate's counts go to its isolate's outbox (a gate has no alarm to flush them on).
@@ -143,7 +143,7 @@ impl UserSession {
         };
         let flush = crate::gather::count_in_isolate(&self.env, interval, |d| d.merge(&delta));
         if let Some(flush) = flush {
-            self.state.wait_until(flush);
+            self.background(flush);
         }
     }
 
@@ -164,7 +164,7 @@ impl UserSession {
     fn retry_persist(&self) {
         let inner = self.inner.clone();
         let storage = self.state.storage();
-        self.state.wait_until(async move {
+        self.background(Box::pin(async move {
             for attempt in 0..5u32 {
                 Delay::from(std::time::Duration::from_millis(1000 << attempt)).await;
                 if storage::persist_and_schedule(&inner, &storage)
@@ -174,7 +174,7 @@ impl UserSession {
                     break;
                 }
             }
-        });
+        }));
     }
 }
 

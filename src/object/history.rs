@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use serde::Deserialize;
+use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::{Inner, UserSession};
@@ -23,24 +23,90 @@ const COLUMNS: &str =
 /// JavaScript's largest safe integer: no `seq` comes near it.
 const NO_CURSOR: i64 = 9_007_199_254_740_991;
 
-#[derive(Deserialize)]
-struct Count {
-    n: u64,
+fn int(v: u64) -> JsValue {
+    JsValue::from_f64(v.min(NO_CURSOR as u64) as f64)
 }
 
-#[derive(Deserialize)]
-struct Created {
-    created_at: u64,
+fn text(v: String) -> JsValue {
+    JsValue::from(v)
 }
 
-#[derive(Deserialize)]
-struct Exchange {
-    prompt: String,
-    response: String,
+/// A text column's value; `None` is SQL NULL.
+fn opt_text(v: Option<impl Into<JsValue>>) -> JsValue {
+    v.map_or(JsValue::NULL, Into::into)
 }
 
-fn int(v: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(v).unwrap_or(NO_CURSOR).min(NO_CURSOR))
+/// One row as the plain JS object the runtime gives, its columns read by name. Reading them
+/// here keeps worker's serde_wasm_bindgen row conversion out of the module; a column of an
+/// unexpected type fails the read, as that conversion did.
+struct Row(JsValue);
+
+impl Row {
+    fn col(&self, k: &str) -> JsValue {
+        js_sys::Reflect::get(&self.0, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// A whole number from 0 to JavaScript's largest safe integer.
+    fn num(&self, k: &str) -> Result<u64> {
+        self.opt_num(k)?.ok_or_else(|| bad_column(k))
+    }
+
+    fn opt_num(&self, k: &str) -> Result<Option<u64>> {
+        let v = self.col(k);
+        if v.is_null() || v.is_undefined() {
+            return Ok(None);
+        }
+        match v.as_f64() {
+            Some(f) if f.fract() == 0.0 && (0.0..=NO_CURSOR as f64).contains(&f) => {
+                Ok(Some(f as u64))
+            }
+            _ => Err(bad_column(k)),
+        }
+    }
+
+    fn text(&self, k: &str) -> Result<String> {
+        self.col(k).as_string().ok_or_else(|| bad_column(k))
+    }
+
+    fn opt_text(&self, k: &str) -> Result<Option<String>> {
+        let v = self.col(k);
+        if v.is_null() || v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_string().map(Some).ok_or_else(|| bad_column(k))
+    }
+}
+
+fn bad_column(k: &str) -> Error {
+    Error::JsError(format!("history column {k}: unexpected type"))
+}
+
+/// The rows of `query`, each read by `read`.
+fn select<T>(
+    sql: &SqlStorage,
+    query: &str,
+    bindings: Vec<JsValue>,
+    read: impl Fn(&Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    sql.exec_raw(query, bindings)?
+        .map(|row| read(&Row(row?)))
+        .collect()
+}
+
+fn entry(r: &Row) -> Result<Entry> {
+    Ok(Entry {
+        seq: r.num("seq")?,
+        request_id: r.text("request_id")?,
+        prompt: r.text("prompt")?,
+        response: r.opt_text("response")?,
+        status: r.text("status")?,
+        code: r.opt_text("code")?,
+        created_at: r.num("created_at")?,
+        completed_at: r.opt_num("completed_at")?,
+        truncated: r.opt_num("truncated")?.map_or(Ok(0), |t| {
+            u8::try_from(t).map_err(|_| bad_column("truncated"))
+        })?,
+    })
 }
 
 /// Creates the table if needed, ends the prompts a restart interrupted and drops rows beyond
@@ -48,23 +114,23 @@ fn int(v: u64) -> SqlStorageValue {
 fn open(sql: &SqlStorage, now: u64, max_items: u64) -> Result<Option<u64>> {
     // Migration 2's tables, made here too: a new object creates its tables only when it first
     // uses them (see `crate::schema`).
-    sql.exec(HISTORY_TABLES, None)?;
+    sql.exec_raw(HISTORY_TABLES, None)?;
     // Written only when the setting changed: opening an object normally writes nothing here.
-    sql.exec(
+    sql.exec_raw(
         "INSERT INTO history_bound (max_items) SELECT ? \
          WHERE NOT EXISTS (SELECT 1 FROM history_bound)",
         vec![int(max_items)],
     )?;
-    sql.exec(
+    sql.exec_raw(
         "UPDATE history_bound SET max_items = ? WHERE max_items <> ?",
         vec![int(max_items), int(max_items)],
     )?;
-    sql.exec(
+    sql.exec_raw(
         "UPDATE history SET status = 'failed', code = 'PROMPT_INTERRUPTED', completed_at = ? \
          WHERE status = 'running'",
         vec![int(now)],
     )?;
-    sql.exec(
+    sql.exec_raw(
         "DELETE FROM history WHERE seq NOT IN \
          (SELECT seq FROM history ORDER BY seq DESC LIMIT ?)",
         vec![int(max_items)],
@@ -73,10 +139,13 @@ fn open(sql: &SqlStorage, now: u64, max_items: u64) -> Result<Option<u64>> {
 }
 
 fn oldest(sql: &SqlStorage) -> Result<Option<u64>> {
-    let rows: Vec<Created> = sql
-        .exec("SELECT created_at FROM history ORDER BY seq LIMIT 1", None)?
-        .to_array()?;
-    Ok(rows.first().map(|r| r.created_at))
+    let rows = select(
+        sql,
+        "SELECT created_at FROM history ORDER BY seq LIMIT 1",
+        Vec::new(),
+        |r| r.num("created_at"),
+    )?;
+    Ok(rows.first().copied())
 }
 
 /// Carries out one op; `Some` when the machine hears back.
@@ -93,17 +162,17 @@ fn run(sql: &SqlStorage, op: Op) -> Result<Option<Done>> {
                 None => (Status::Running, None, None, None, false),
                 Some((o, t)) => (o.status, o.code, o.response, Some(t), o.truncated),
             };
-            sql.exec(
+            sql.exec_raw(
                 "INSERT INTO history (request_id, prompt, response, status, code, \
                      created_at, completed_at, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
-                    request_id.into(),
-                    prompt.into(),
-                    response.into(),
-                    status.as_str().into(),
-                    code.into(),
+                    text(request_id),
+                    text(prompt),
+                    opt_text(response),
+                    JsValue::from_str(status.as_str()),
+                    opt_text(code),
                     int(at),
-                    completed_at.map_or(SqlStorageValue::Null, int),
+                    completed_at.map_or(JsValue::NULL, int),
                     int((truncated || cut).into()),
                 ],
             )?;
@@ -114,16 +183,16 @@ fn run(sql: &SqlStorage, op: Op) -> Result<Option<Done>> {
             outcome,
             at,
         } => {
-            sql.exec(
+            sql.exec_raw(
                 "UPDATE history SET status = ?, code = ?, response = ?, completed_at = ?, \
                  truncated = max(truncated, ?) WHERE request_id = ? AND status = 'running'",
                 vec![
-                    outcome.status.as_str().into(),
-                    outcome.code.into(),
-                    outcome.response.into(),
+                    JsValue::from_str(outcome.status.as_str()),
+                    opt_text(outcome.code),
+                    opt_text(outcome.response),
                     int(at),
                     int(outcome.truncated.into()),
-                    request_id.into(),
+                    text(request_id),
                 ],
             )?;
             Ok(None)
@@ -131,10 +200,8 @@ fn run(sql: &SqlStorage, op: Op) -> Result<Option<Done>> {
         Op::Page { sid, ack, req } => {
             let query =
                 format!("SELECT {COLUMNS} FROM history WHERE seq < ? ORDER BY seq DESC LIMIT ?");
-            let before = req.before.map_or(SqlStorageValue::Integer(NO_CURSOR), int);
-            let rows: Vec<Entry> = sql
-                .exec(&query, vec![before, int(req.limit + 1)])?
-                .to_array()?;
+            let before = req.before.map_or(int(NO_CURSOR as u64), int);
+            let rows = select(sql, &query, vec![before, int(req.limit + 1)], entry)?;
             Ok(Some(Done::Page {
                 sid,
                 ack,
@@ -143,16 +210,18 @@ fn run(sql: &SqlStorage, op: Op) -> Result<Option<Done>> {
             }))
         }
         Op::Clear { sid, ack } => {
-            let count: Count = sql.exec("SELECT COUNT(*) AS n FROM history", None)?.one()?;
-            sql.exec("DELETE FROM history", None)?;
-            Ok(Some(Done::Cleared {
-                sid,
-                ack,
-                deleted: count.n,
-            }))
+            let count = select(sql, "SELECT COUNT(*) AS n FROM history", Vec::new(), |r| {
+                r.num("n")
+            })?;
+            let deleted = count
+                .first()
+                .copied()
+                .ok_or_else(|| Error::JsError("COUNT(*) gave no row".into()))?;
+            sql.exec_raw("DELETE FROM history", None)?;
+            Ok(Some(Done::Cleared { sid, ack, deleted }))
         }
         Op::Prune { up_to } => {
-            sql.exec(
+            sql.exec_raw(
                 "DELETE FROM history WHERE created_at <= ?",
                 vec![int(up_to)],
             )?;
@@ -259,18 +328,16 @@ impl UserSession {
             return Vec::new();
         }
         let read = self.history_sql().and_then(|sql| {
-            sql.exec(
+            select(
+                &sql,
                 "SELECT prompt, response FROM history WHERE status = 'completed' \
                  AND response IS NOT NULL ORDER BY seq DESC LIMIT ?",
                 vec![int(n)],
-            )?
-            .to_array::<Exchange>()
+                |r| Ok((r.text("prompt")?, r.text("response")?)),
+            )
         });
         match read {
-            Ok(rows) => history::context(
-                rows.into_iter().map(|e| (e.prompt, e.response)).collect(),
-                n,
-            ),
+            Ok(rows) => history::context(rows, n),
             Err(e) => {
                 log_failure("context", &e);
                 Vec::new()

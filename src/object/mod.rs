@@ -29,6 +29,7 @@ use worker::*;
 
 use crate::auth::inbound::connect_tokens;
 use crate::config::{Config, ConfigError};
+use crate::gather::Task;
 use crate::log::{Level, Line};
 use crate::protocol::engineio::{Frame, HttpError};
 use crate::session::{Hub, Settings};
@@ -40,6 +41,10 @@ use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade
 use crate::shell::jwks;
 use crate::shell::random::CryptoIds;
 use crate::strmap::{StrMap, StrSet};
+
+/// An object's loading from storage, gating its events until done. Both classes box theirs as
+/// this one type, so the module holds one copy of the gate's glue.
+type Init = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>>;
 
 struct Inner {
     hub: Option<Hub>,
@@ -108,12 +113,13 @@ impl DurableObject for UserSession {
             .collect();
         let storage = state.storage();
         let slot = inner.clone();
-        let _init = state.block_concurrency_while(async move {
+        let init: Init = Box::pin(async move {
             let stored = storage::load(&storage).await?;
             restore(&slot, stored, &live);
             history::load(&slot, &storage.sql());
             Ok(())
         });
+        let _init = state.block_concurrency_while(init);
         UserSession {
             state,
             env,
@@ -256,6 +262,12 @@ impl UserSession {
             h.jwt_mut().checked = Default::default();
             r
         })
+    }
+
+    /// Runs `task` past the current event (the runtime's `waitUntil`). Every task is the same
+    /// boxed type, so the module holds one copy of the promise glue rather than one per task.
+    fn background(&self, task: Task) {
+        self.state.wait_until(task);
     }
 
     fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {

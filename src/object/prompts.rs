@@ -56,8 +56,7 @@ impl UserSession {
             .tasks
             .insert(job.request_id.clone(), tx);
         let this = self.handle();
-        self.state
-            .wait_until(async move { this.drive(job, rx).await });
+        self.background(Box::pin(async move { this.drive(job, rx).await }));
     }
 
     pub(super) fn cancel_prompt(&self, request_id: &str) {

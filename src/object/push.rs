@@ -45,7 +45,7 @@ impl UserSession {
         let env = self.env.clone();
         let inner = self.inner.clone();
         let storage = self.state.storage();
-        self.state.wait_until(async move {
+        self.background(Box::pin(async move {
             let (room, user, socket_id, path) = match op {
                 RoomOp::Join {
                     room,
@@ -86,7 +86,7 @@ impl UserSession {
                 }
             }
             let _ = super::storage::persist_and_schedule(&inner, &storage).await;
-        });
+        }));
     }
 }
 

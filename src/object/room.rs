@@ -14,6 +14,7 @@ use crate::log::{Level, Line};
 use crate::push::room::{Change, Members};
 use crate::push::{Counts, Delivery, MemberOp, PushMessage};
 use crate::shell::console::log;
+use crate::shell::kv;
 use crate::shell::push::{
     push_to_users, read_json, ROOM_EMIT_PATH, ROOM_JOIN_PATH, ROOM_LEAVE_PATH, ROOM_MEMBERS_PATH,
 };
@@ -34,10 +35,8 @@ impl DurableObject for Room {
         let members = Rc::new(RefCell::new(Members::default()));
         let storage = state.storage();
         let slot = members.clone();
-        let _init = state.block_concurrency_while(async move {
-            let listed = storage
-                .list_with_options(ListOptions::new().prefix(MEMBER_PREFIX))
-                .await?;
+        let init: super::Init = Box::pin(async move {
+            let listed = kv::list(&storage, MEMBER_PREFIX).await?;
             let mut entries = Vec::new();
             for entry in listed.entries() {
                 let pair: js_sys::Array = entry.map_err(Error::from)?.into();
@@ -49,6 +48,7 @@ impl DurableObject for Room {
             *slot.borrow_mut() = Members::from_entries(entries);
             Ok(())
         });
+        let _init = state.block_concurrency_while(init);
         Room {
             state,
             env,
@@ -95,7 +95,7 @@ impl Room {
         let key = format!("{MEMBER_PREFIX}{}", op.user);
         match change {
             Change::None => Ok(()),
-            Change::Put => storage.put(&key, &op.socket_id).await,
+            Change::Put => kv::put(&storage, &key, &op.socket_id).await,
             Change::Delete => storage.delete(&key).await.map(|_| ()),
         }
     }

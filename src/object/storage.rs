@@ -14,6 +14,7 @@ use crate::session::recovery::{Entry, OutboxChanges};
 use crate::session::{Forward, Hub, HubState, Session};
 use crate::shell::clock::now_ms;
 use crate::shell::console::{log, logs};
+use crate::shell::kv;
 use crate::strmap::StrMap;
 
 /// The machine's own state: owner, mirror plan, timers.
@@ -46,12 +47,10 @@ pub(super) struct Stored {
 /// An object that stored anything is brought to the latest schema when it is built; a new one
 /// (a gate, until it hands a session over) creates its tables with its first row.
 pub(super) async fn load(storage: &Storage) -> Result<Stored> {
-    let hub: Option<String> = storage.get(HUB_KEY).await?;
-    let forwards: Option<String> = storage.get(FORWARDS_KEY).await?;
-    let metrics: Option<String> = storage.get(METRICS_KEY).await?;
-    let listed = storage
-        .list_with_options(ListOptions::new().prefix(SESSION_PREFIX))
-        .await?;
+    let hub = kv::get(storage, HUB_KEY).await?;
+    let forwards = kv::get(storage, FORWARDS_KEY).await?;
+    let metrics = kv::get(storage, METRICS_KEY).await?;
+    let listed = kv::list(storage, SESSION_PREFIX).await?;
     let mut sessions = Vec::new();
     for v in listed.values() {
         let v = v.map_err(Error::from)?;
@@ -282,7 +281,7 @@ async fn write(storage: &Storage, pending: &Pending) -> Result<()> {
     write_outbox(&storage.sql(), &pending.outbox)?;
     for (k, v) in &pending.writes {
         match v {
-            Some(v) => storage.put(k, v).await?,
+            Some(v) => kv::put(storage, k, v).await?,
             None => {
                 storage.delete(k).await?;
             }
