@@ -5,7 +5,8 @@
 //! value type, about 8 KB of module each; here the key search and the key vector are one
 //! piece of code for every value type, and only the value vector is per type. Iteration is in
 //! key order and the serde form is a JSON object, both as a `BTreeMap`'s, so stored state
-//! keeps its shape.
+//! keeps its shape. A room's members (up to 10,000) are one too: an insert there moves at
+//! most that many entries, a few hundred KB of memory, once per join.
 
 use std::fmt;
 use std::marker::PhantomData;
