@@ -12,6 +12,7 @@ use worker::{web_sys, worker_sys, Env, Headers, Request, Response, Result};
 
 use crate::config::Config;
 use crate::shell::clock::now_ms;
+use crate::shell::http::request_url;
 
 /// The static-assets binding of wrangler.toml.
 const ASSETS_BINDING: &str = "ASSETS";
@@ -45,12 +46,9 @@ async fn fetch_asset(env: &Env, url: &str) -> Result<Response> {
 
 /// Answers the request when it is for one of these files.
 pub async fn serve(req: &Request, env: &Env, config: &Config) -> Result<Option<Response>> {
-    let url = req.url()?;
+    let url = request_url(req);
     if let Some(path) = asset_path(url.path(), config) {
-        let mut asset_url = url.clone();
-        asset_url.set_path(path);
-        asset_url.set_query(None);
-        return fetch_asset(env, asset_url.as_str()).await.map(Some);
+        return fetch_asset(env, &url.with_path(path)).await.map(Some);
     }
     match url.path() {
         "/dev/token" if config.dev_mode => {
@@ -58,9 +56,8 @@ pub async fn serve(req: &Request, env: &Env, config: &Config) -> Result<Option<R
                 return Ok(Some(Response::error("JWT_SECRET is unset", 500)?));
             };
             let sub = url
-                .query_pairs()
-                .find(|(k, _)| k == "sub")
-                .map(|(_, v)| v.into_owned())
+                .query_value("sub")
+                .map(|v| v.into_owned())
                 .filter(|s| !s.is_empty() && s.len() <= 256)
                 .unwrap_or_else(|| "dev-user".into());
             let now = now_ms();

@@ -298,7 +298,7 @@ fn prompt(
         }
         None => None,
         Some(url) => {
-            let ok = url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            let ok = crate::http_url::parse(&url).is_some();
             if !ok {
                 return Err(ConfigError {
                     var: "PROMPT_UPSTREAM_URL",
@@ -352,10 +352,7 @@ fn mirror(get: &impl Fn(&str) -> Option<String>) -> Mirror {
                 .into(),
         });
     }
-    if url::Url::parse(&url)
-        .map(|u| !matches!(u.scheme(), "http" | "https"))
-        .unwrap_or(true)
-    {
+    if crate::http_url::parse(&url).is_none() {
         return Mirror::Refused(ConfigError {
             var: url_var,
             reason: "expected an http(s):// URL".into(),

@@ -4,6 +4,7 @@
 //! natively; those modules are the thin shell over the Workers runtime and exist only on wasm32.
 pub mod auth;
 pub mod config;
+pub mod http_url;
 pub mod log;
 pub mod metrics;
 pub mod mirror;
@@ -12,6 +13,7 @@ pub mod protocol;
 pub mod push;
 pub mod ratelimit;
 pub mod relay_budget;
+pub mod request_url;
 /// The storage schema's migration plan (pure, tested natively), beside the object that applies it.
 #[path = "object/schema.rs"]
 pub mod schema;

@@ -189,7 +189,10 @@ fn http_token_never_panics() {
             .and_then(bearer)
             .map(str::to_owned)
             .or_else(|| query_token(&url));
-        prop_assert_eq!(http_token(h.as_deref(), &url), expected);
+        prop_assert_eq!(
+            http_token(h.as_deref(), &RequestUrl::new(url.to_string())),
+            expected
+        );
         Ok(())
     });
 }
@@ -217,7 +220,12 @@ fn verify_http_never_panics_and_accepts_only_signed_tokens() {
                 .unwrap();
                 (h.map(|t| format!("Bearer {t}")), url)
             };
-            let result = verify_http(h.as_deref(), &url, &settings(SECRET), NOW_MS);
+            let result = verify_http(
+                h.as_deref(),
+                &RequestUrl::new(url.to_string()),
+                &settings(SECRET),
+                NOW_MS,
+            );
             let header_token = h.as_deref().and_then(bearer);
             let query_token = query_token(&url);
             prop_assert_eq!(

@@ -10,8 +10,8 @@ fn header_and_query_tokens_must_name_the_same_user() {
     };
     let now = 1_800_000_000_000;
     let tok = |sub: &str| sign("k", serde_json::json!({"sub": sub, "exp": now / 1000 + 60}));
-    let url = |t: &str| url::Url::parse(&format!("http://x/socket.io/?token={t}")).unwrap();
-    let bare = url::Url::parse("http://x/socket.io/").unwrap();
+    let url = |t: &str| RequestUrl::new(format!("http://x/socket.io/?token={t}"));
+    let bare = RequestUrl::new("http://x/socket.io/".into());
     let alice = format!("Bearer {}", tok("alice"));
     assert_eq!(verify_http(None, &bare, &jwt, now), None);
     assert_eq!(

@@ -18,10 +18,7 @@ pub const FETCH_TIMEOUT_MS: u64 = 3000;
 
 /// A JWKS URL the gateway fetches: https, or http to a loopback host (a local key server).
 pub fn acceptable_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| {
-        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        u.scheme() == "https" || (u.scheme() == "http" && loopback)
-    })
+    crate::http_url::parse(url).is_some_and(|u| u.https || u.is_loopback())
 }
 
 /// The lifetime of a fetched set from its `Cache-Control` header.

@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::request_url::RequestUrl;
+
 pub mod alg;
 pub mod claims;
 pub mod inbound;
@@ -220,7 +222,7 @@ pub fn bearer(header: &str) -> Option<&str> {
 }
 
 /// The token visible at HTTP level: the header first, then the `token` query parameter.
-pub fn http_token(authorization: Option<&str>, url: &url::Url) -> Option<String> {
+pub fn http_token(authorization: Option<&str>, url: &RequestUrl) -> Option<String> {
     if let Some(t) = authorization.and_then(bearer) {
         return Some(t.to_owned());
     }
@@ -228,7 +230,7 @@ pub fn http_token(authorization: Option<&str>, url: &url::Url) -> Option<String>
 }
 
 /// The `token` query parameter.
-pub fn query_token(url: &url::Url) -> Option<String> {
+pub fn query_token(url: &RequestUrl) -> Option<String> {
     url.query_pairs()
         .find(|(k, v)| k == "token" && !v.is_empty())
         .map(|(_, v)| v.into_owned())
@@ -239,7 +241,7 @@ pub fn query_token(url: &url::Url) -> Option<String> {
 /// and the header token's rooms.
 pub fn verify_http_token(
     authorization: Option<&str>,
-    url: &url::Url,
+    url: &RequestUrl,
     settings: &JwtSettings,
     now_ms: u64,
 ) -> Option<Result<Verified, AuthError>> {
@@ -278,12 +280,12 @@ pub fn mint(secret: &str, sub: &str, now_ms: u64, ttl_secs: u64) -> String {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::{verify_http_token, AuthError, JwtSettings};
+    use super::{verify_http_token, AuthError, JwtSettings, RequestUrl};
 
     /// The user the HTTP-level tokens name (the part of the verdict most tests look at).
     pub fn verify_http(
         authorization: Option<&str>,
-        url: &url::Url,
+        url: &RequestUrl,
         settings: &JwtSettings,
         now_ms: u64,
     ) -> Option<Result<String, AuthError>> {

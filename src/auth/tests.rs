@@ -192,7 +192,7 @@ fn minted_dev_tokens_verify() {
 
 #[test]
 fn extraction_prefers_header_then_query() {
-    let url = url::Url::parse("http://h/socket.io/?EIO=4&token=q%2Etok").unwrap();
+    let url = RequestUrl::new("http://h/socket.io/?EIO=4&token=q%2Etok".into());
     assert_eq!(
         http_token(Some("Bearer h.tok"), &url).as_deref(),
         Some("h.tok")
@@ -206,7 +206,7 @@ fn extraction_prefers_header_then_query() {
         http_token(Some("Basic xyz"), &url).as_deref(),
         Some("q.tok")
     );
-    let bare = url::Url::parse("http://h/socket.io/?EIO=4&token=").unwrap();
+    let bare = RequestUrl::new("http://h/socket.io/?EIO=4&token=".into());
     assert_eq!(http_token(None, &bare), None);
     assert_eq!(payload_token(Some(&json!({"token": "p"}))), Some("p"));
     assert_eq!(payload_token(Some(&json!({"token": 1}))), None);
@@ -249,12 +249,12 @@ fn the_rooms_claim_is_read_and_checked() {
 fn http_verification_carries_the_routing_tokens_rooms() {
     let exp = NOW_MS / 1000 + 60;
     let t = sign("s3cret", json!({ "sub": "u1", "exp": exp, "rooms": ["r"] }));
-    let url = url::Url::parse(&format!("http://h/socket.io/?EIO=4&token={t}")).unwrap();
+    let url = RequestUrl::new(format!("http://h/socket.io/?EIO=4&token={t}"));
     let v = verify_http_token(None, &url, &settings(), NOW_MS).unwrap();
     assert_eq!(v.map(|v| v.rooms), Ok(vec!["r".to_string()]));
     let bad = sign("s3cret", json!({ "sub": "u1", "exp": exp, "rooms": "r" }));
     let header = format!("Bearer {bad}");
-    let bare = url::Url::parse("http://h/socket.io/?EIO=4").unwrap();
+    let bare = RequestUrl::new("http://h/socket.io/?EIO=4".into());
     assert_eq!(
         verify_http(Some(&header), &bare, &settings(), NOW_MS),
         Some(Err(AuthError::Invalid))

@@ -21,7 +21,7 @@ pub(super) const PREFIX: &str = "/api/v1/";
 /// Answers a request under [`PREFIX`].
 pub(super) async fn handle(
     mut req: Request,
-    url: &Url,
+    url: &crate::request_url::RequestUrl,
     config: &Config,
     env: &Env,
 ) -> Result<Response> {

@@ -13,14 +13,15 @@ mod validate;
 
 use worker::*;
 
+use crate::request_url::RequestUrl;
 use crate::shell::env;
-use crate::shell::http::{config_error_response, http_error};
+use crate::shell::http::{config_error_response, http_error, request_url};
 use crate::shell::stubs::BINDING;
 
 /// A client request that passed the path, origin and transport checks.
 struct Incoming {
     req: Request,
-    url: Url,
+    url: RequestUrl,
     params: validate::Params,
     /// The request's `Origin` when it is allowed, for the CORS headers.
     cors: Option<String>,
@@ -43,7 +44,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(resp) = crate::gather::serve(&req, &env, &config).await? {
         return Ok(resp);
     }
-    let url = req.url()?;
+    let url = request_url(&req);
     if url.path().starts_with(api::PREFIX) {
         return api::handle(req, &url, &config, &env).await;
     }

@@ -9,12 +9,13 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use worker::*;
 
-use super::route::{forward_request, without_token};
+use super::route::forward_request;
 use crate::auth::{self, AuthError, JwtSettings};
 use crate::config::Config;
 use crate::protocol::engineio::{self as eio, OpenInfo};
 use crate::protocol::socketio;
 use crate::relay_budget::RelayBudget;
+use crate::request_url::RequestUrl;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_RELAY_SID, H_USER};
 use crate::shell::http::new_request;
@@ -30,7 +31,7 @@ pub(super) fn relay(
     env: &Env,
     ctx: &Context,
     req: &Request,
-    url: &Url,
+    url: &RequestUrl,
     http_err: AuthError,
     cors: Option<&str>,
 ) -> Result<Response> {
@@ -62,7 +63,7 @@ pub(super) fn relay(
         max_payload: config.max_payload_bytes,
         budget: Rc::new(Cell::new(RelayBudget::new(config.relay_max_frames))),
         env: env.clone(),
-        url: without_token(url),
+        url: url.without_token().into_owned(),
         gate_hex: gate.to_string(),
         sid,
         http_err,
@@ -81,7 +82,8 @@ struct Relay {
     /// Shared by both directions.
     budget: Rc<Cell<RelayBudget>>,
     env: Env,
-    url: Url,
+    /// The client's URL without its token.
+    url: String,
     /// The gate the sid names, which hosts the session when the CONNECT's token fails.
     gate_hex: String,
     sid: String,
@@ -138,7 +140,7 @@ impl Relay {
         let mut jwt = self.jwt.clone();
         jwks::check_tokens(&mut jwt, token.as_slice()).await;
         let stub = self.upstream_stub(token, &jwt, &headers)?;
-        let req = new_request(self.url.as_str(), Method::Get, Some(&headers), None).ok()?;
+        let req = new_request(&self.url, Method::Get, Some(&headers), None).ok()?;
         match stub.fetch_with_request(req).await.map(|r| r.websocket()) {
             Ok(Some(ws)) => Some(ws),
             _ => {

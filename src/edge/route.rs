@@ -13,6 +13,7 @@ use crate::auth::{self, AuthError};
 use crate::config::Config;
 use crate::protocol::engineio::HttpError;
 use crate::ratelimit::WindowLimiter;
+use crate::request_url::RequestUrl;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{
     self, H_AUTH, H_CORS_ORIGIN, H_OVERSIZE, H_ROOMS, H_TOKEN_EXP, H_USER, INTERNAL_PREFIX,
@@ -146,7 +147,7 @@ pub(super) async fn handshake(
 /// What the header or query token says (user, when it expires, rooms), or why there is none.
 async fn http_auth(
     req: &Request,
-    url: &Url,
+    url: &RequestUrl,
     config: &Config,
 ) -> Result<std::result::Result<auth::Verified, AuthError>> {
     if config.conformance {
@@ -209,25 +210,10 @@ fn too_many_handshakes(wait_ms: u64, cors: Option<&str>) -> Result<Response> {
         .with_headers(h))
 }
 
-/// The URL without its `token` parameter: a token never travels further than the Worker.
-pub(super) fn without_token(url: &Url) -> Url {
-    if !url.query_pairs().any(|(k, _)| k == "token") {
-        return url.clone();
-    }
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .into_owned()
-        .filter(|(k, _)| k != "token")
-        .collect();
-    let mut out = url.clone();
-    out.query_pairs_mut().clear().extend_pairs(kept);
-    out
-}
-
 /// A copy of the client's request without any internal header, plus the ones we set.
 pub(super) fn forward_request(
     req: &Request,
-    url: &Url,
+    url: &RequestUrl,
     extra: &[(&str, Option<&str>)],
     body: Option<String>,
 ) -> Result<Request> {
@@ -243,7 +229,7 @@ pub(super) fn forward_request(
         }
     }
     new_request(
-        without_token(url).as_str(),
+        &url.without_token(),
         req.method(),
         Some(&headers),
         body.map(Into::into),

@@ -58,7 +58,7 @@ pub(super) struct Params {
 }
 
 impl Params {
-    pub fn read(req: &Request, url: &Url) -> Result<Params> {
+    pub fn read(req: &Request, url: &crate::request_url::RequestUrl) -> Result<Params> {
         let mut query: StrMap<String> = url.query_pairs().into_owned().collect();
         Ok(Params {
             sid: query.remove("sid"),

@@ -11,7 +11,7 @@ pub const METRICS_PATH: &str = "/api/v1/metrics";
 
 /// Answers the request when it is for the metrics or the dashboard.
 pub async fn serve(req: &Request, env: &Env, config: &Config) -> Result<Option<Response>> {
-    let url = req.url()?;
+    let url = crate::shell::http::request_url(req);
     let path = url.path();
     if path == METRICS_PATH {
         let auth = req.headers().get("Authorization")?;

@@ -37,7 +37,7 @@ use crate::shell::clock::now_ms;
 use crate::shell::console::log;
 use crate::shell::env;
 use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
-use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade};
+use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade, request_url};
 use crate::shell::jwks;
 use crate::shell::random::CryptoIds;
 use crate::strmap::{StrMap, StrSet};
@@ -138,7 +138,7 @@ impl DurableObject for UserSession {
             return config_error_response(e);
         }
         self.catch_up().await?;
-        let url = req.url()?;
+        let url = request_url(&req);
         if url.path() == gate::ADOPT_PATH {
             return self.adopt(req).await;
         }

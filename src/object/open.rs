@@ -8,7 +8,7 @@ use crate::auth::AuthError;
 use crate::session::{HttpAuth, Transport, Upgrade};
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_ROOMS, H_TOKEN_EXP, H_USER};
-use crate::shell::http::{http_error, text_response};
+use crate::shell::http::{http_error, request_url, text_response};
 use crate::shell::random::random_bytes;
 use crate::sid;
 
@@ -50,7 +50,7 @@ impl UserSession {
             .headers()
             .get(H_TOKEN_EXP)?
             .and_then(|v| v.parse::<u64>().ok());
-        let raw = req.url()?.path().starts_with("/engine.io");
+        let raw = request_url(req).path().starts_with("/engine.io");
         // A relayed socket got its open packet, and this sid, from the Worker.
         let relay_sid = req.headers().get(H_RELAY_SID)?;
         let sid = relay_sid.clone().unwrap_or_else(|| self.mint_sid());

@@ -20,11 +20,11 @@ pub const H_ROOMS: &str = "x-gw-rooms";
 
 /// Header values are ByteStrings; user ids may not be.
 pub fn encode(v: &str) -> String {
-    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
 pub fn decode(v: &str) -> String {
-    url::form_urlencoded::parse(format!("v={v}").as_bytes())
+    form_urlencoded::parse(format!("v={v}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()

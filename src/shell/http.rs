@@ -8,6 +8,12 @@ use super::console::log;
 use crate::config::ConfigError;
 use crate::log::{Level, Line};
 use crate::protocol::engineio::HttpError;
+use crate::request_url::RequestUrl;
+
+/// The request's URL as the runtime gives it (worker's `Request::url` would parse it with `url`).
+pub fn request_url(req: &Request) -> RequestUrl {
+    RequestUrl::new(req.inner().url())
+}
 
 /// 500 `SERVER_MISCONFIGURED` naming the unusable variable (which is logged).
 pub fn config_error_response(e: &ConfigError) -> Result<Response> {
