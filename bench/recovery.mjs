@@ -12,6 +12,7 @@ import { startGateway } from "../tests/support/gateway.mjs";
 import { startFakeUpstream } from "../tests/support/fake-upstream.mjs";
 import { startCutProxy } from "../tests/support/cut-proxy.mjs";
 import { withToken } from "../tests/support/client.mjs";
+import { pct } from "./stats.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,7 +75,6 @@ async function replayRun(run) {
 function outboxBytes(stateDir) {
   const script = `
 import glob, json, sqlite3, sys
-import { pct } from "./stats.mjs";
 rows = payload = pages = 0
 for f in glob.glob(sys.argv[1] + "/**/*.sqlite", recursive=True):
     db = sqlite3.connect("file:" + f + "?mode=ro", uri=True)
