@@ -22,7 +22,7 @@ async function logged(g, pick, ms = 3000) {
   }
 }
 
-describe("accepted ranges of PING_INTERVAL_MS, PING_TIMEOUT_MS and MAX_PAYLOAD_BYTES", () => {
+describe("accepted ranges of PING_INTERVAL_MS, PING_TIMEOUT_MS and MAX_PAYLOAD_BYTES, and a LOG_LEVEL outside its values", () => {
   const edges = {
     lowest: { PING_INTERVAL_MS: "100", PING_TIMEOUT_MS: "100", MAX_PAYLOAD_BYTES: "1024" },
     highest: { PING_INTERVAL_MS: "3600000", PING_TIMEOUT_MS: "3600000", MAX_PAYLOAD_BYTES: "33554432" },
@@ -31,6 +31,7 @@ describe("accepted ranges of PING_INTERVAL_MS, PING_TIMEOUT_MS and MAX_PAYLOAD_B
     ["PING_INTERVAL_MS", "99"], ["PING_INTERVAL_MS", "3600001"],
     ["PING_TIMEOUT_MS", "99"], ["PING_TIMEOUT_MS", "3600001"],
     ["MAX_PAYLOAD_BYTES", "1023"], ["MAX_PAYLOAD_BYTES", "33554433"],
+    ["LOG_LEVEL", "verbose"],
   ];
   const gateways = {};
   before(async () => {
