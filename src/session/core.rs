@@ -279,7 +279,7 @@ impl Core {
             }
             self.collect_outbox();
             if part.socket("/").is_some() {
-                self.metrics().disconnect(reason.label());
+                self.count(|m| m.disconnect(reason.label()));
             }
             if !part.sockets.is_empty() {
                 self.log(

@@ -379,7 +379,7 @@ impl Hub {
             Incoming::Disconnect(nsp) => {
                 let c = &mut self.core;
                 if nsp == "/" && c.sio.socket(sid, "/").is_some() {
-                    c.metrics().disconnect("client_disconnect");
+                    c.count(|m| m.disconnect("client_disconnect"));
                 }
                 c.sio.remove_socket(c.now, sid, &nsp);
                 c.collect_outbox();

@@ -10,13 +10,13 @@ use super::{Action, Core, Hub};
 use crate::metrics::{Delta, Limited, Outbox, Point};
 
 impl Core {
-    /// This object's counts since its last flush; a bump marks them for a deferred write.
-    /// With metrics off nothing is stored or sent (the counts stay bounded: the keys are fixed).
-    pub fn metrics(&mut self) -> &mut Delta {
+    /// Bumps this object's counts since its last flush and marks them for a deferred write.
+    /// With metrics off nothing is counted: the counts would never be read.
+    pub fn count(&mut self, bump: impl FnOnce(&mut Delta)) {
         if self.settings.metrics_flush_ms.is_some() {
             self.defer_metrics();
+            bump(&mut self.metrics.pending);
         }
-        &mut self.metrics.pending
     }
 
     /// Accepted Socket.IO connections on `/` this object holds now.
@@ -35,10 +35,12 @@ impl Core {
 
     /// A CONNECT answered: `ok` or the refusal code.
     pub fn count_connect(&mut self, result: &str) {
-        self.metrics().connect(result);
-        if result == "RATE_LIMITED" {
-            self.metrics().rate_limited(Limited::Connect);
-        }
+        self.count(|m| {
+            m.connect(result);
+            if result == "RATE_LIMITED" {
+                m.rate_limited(Limited::Connect);
+            }
+        });
         self.analytics(Point {
             event: "connect",
             label: result.to_owned(),
@@ -49,13 +51,12 @@ impl Core {
 
     /// A prompt refused (no durations) or ended.
     pub fn count_prompt(&mut self, outcome: &str, duration_ms: Option<u64>, first: Option<u64>) {
-        // Once per prompt: with metrics off the counts would never be read.
-        if self.settings.metrics_flush_ms.is_some() {
-            self.metrics().prompt(outcome, duration_ms, first);
+        self.count(|m| {
+            m.prompt(outcome, duration_ms, first);
             if outcome == "RATE_LIMITED" && duration_ms.is_none() {
-                self.metrics().rate_limited(Limited::Prompt);
+                m.rate_limited(Limited::Prompt);
             }
-        }
+        });
         self.analytics(Point {
             event: "prompt",
             label: outcome.to_owned(),
@@ -67,7 +68,7 @@ impl Core {
     /// An event pushed through the HTTP API reached a live transport, or not (for the push
     /// API: call where its delivery is decided).
     pub fn count_push(&mut self, delivered: bool) {
-        self.metrics().push(delivered);
+        self.count(|m| m.push(delivered));
         self.analytics(Point {
             event: "push",
             label: if delivered { "delivered" } else { "offline" }.to_owned(),
@@ -79,7 +80,7 @@ impl Core {
     /// A CONNECT that asked for connection state recovery got its session back, or a fresh
     /// one (for recovery: call where that is decided).
     pub fn count_recovery(&mut self, recovered: bool) {
-        self.metrics().recovery(recovered);
+        self.count(|m| m.recovery(recovered));
     }
 
     /// When the next flush is due; only a user's object flushes on its own.
@@ -139,11 +140,8 @@ impl Hub {
     /// A gate's counts since the last call (a gate flushes through its isolate, not its
     /// alarm); `None` for a user's object or when there are none.
     pub fn take_gate_metrics(&mut self) -> Option<crate::metrics::Delta> {
+        // With metrics off nothing was counted (see `Core::count`).
         if !self.is_gate() || self.core.metrics.pending.is_empty() {
-            return None;
-        }
-        if self.core.settings.metrics_flush_ms.is_none() {
-            self.core.metrics.pending = Default::default();
             return None;
         }
         Some(std::mem::take(&mut self.core.metrics.pending))

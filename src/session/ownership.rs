@@ -92,7 +92,7 @@ impl Core {
                         .with("by", crate::sid::tag(sid))
                         .with_opt("userId", self.state.owner.as_deref()),
                 );
-                self.metrics().replacement();
+                self.count(|m| m.replacement());
                 self.close(&prev.sid, CloseReason::Replaced);
             }
         }
@@ -132,7 +132,7 @@ impl Core {
     pub fn mirror_done(&mut self, seq: u64, result: Result<(), mirror::Error>) {
         let ok = result.is_ok();
         if let Err(e) = result {
-            self.metrics().mirror_failure();
+            self.count(|m| m.mirror_failure());
             self.log(
                 Line::new(Level::Error, "redis mirror write failed; will retry")
                     .with_opt("userId", self.state.owner.as_deref())
