@@ -81,6 +81,17 @@ impl Core {
         }
     }
 
+    /// A prompt started or ended. One answered within the event that accepted it leaves only
+    /// the duplicate window and the bucket behind, whose write can wait (see `deferred`); an
+    /// upstream one is written now, so a restart under it answers `PROMPT_INTERRUPTED`.
+    fn prompt_book_changed(&mut self) {
+        if self.settings.prompt.processor.answers_at_once() {
+            self.defer_state();
+        } else {
+            self.state_changed = true;
+        }
+    }
+
     fn reject_prompt(&mut self, sid: &str, ack: Option<u64>, id: Option<&str>, f: &Failure) {
         self.count_prompt(f.code.as_str(), None, None);
         self.emit(sid, "/", "error", vec![f.error_payload(id)]);
@@ -140,13 +151,8 @@ impl Core {
                 chunks: 0,
             },
         );
-        if self.settings.prompt.processor.answers_at_once() {
-            // Running only within this event: what stays is the duplicate window and the
-            // bucket, which can wait for their write (see `deferred`).
-            self.defer_state();
-        } else {
-            // Written before the ack, so a restart under it answers `PROMPT_INTERRUPTED`.
-            self.state_changed = true;
+        self.prompt_book_changed();
+        if !self.settings.prompt.processor.answers_at_once() {
             // An upstream request takes a while: the object must not be evicted under it.
             self.keep_alive_at = Some(self.now + KEEP_ALIVE_MS);
         }
@@ -217,11 +223,7 @@ impl Core {
         let Some(r) = self.state.prompts.running.remove(request_id) else {
             return;
         };
-        if self.settings.prompt.processor.answers_at_once() {
-            self.defer_state();
-        } else {
-            self.state_changed = true;
-        }
+        self.prompt_book_changed();
         if self.state.prompts.running.is_empty() {
             self.keep_alive_at = None;
         }
