@@ -176,8 +176,7 @@ pub(super) fn take(inner: &RefCell<Inner>) -> Option<Pending> {
         return None;
     }
     let p = take_pending(hub, *alarm_at, std::mem::take(unwritten));
-    let idle = !p.empty && p.writes.is_empty() && p.outbox.is_empty() && p.alarm.is_none();
-    (!idle).then_some(p)
+    (!p.is_idle()).then_some(p)
 }
 
 /// Writes what [`take`] took (see [`persist_and_schedule`]).
@@ -253,16 +252,23 @@ fn take_pending(
     }
 }
 
+impl Pending {
+    /// Nothing to write and no alarm to set.
+    fn is_idle(&self) -> bool {
+        !self.empty && self.writes.is_empty() && self.outbox.is_empty() && self.alarm.is_none()
+    }
+}
+
 /// One debug line per write the object made, with what it wrote (what the bench counts).
 fn log_write(pending: &Pending) {
+    if !logs(Level::Debug) {
+        return;
+    }
     let o = &pending.outbox;
     let rows = o.added.len() + usize::from(o.deleted_through.is_some()) + o.deleted_pids.len();
     let puts = pending.writes.iter().filter(|(_, v)| v.is_some()).count();
     let deletes = pending.writes.len() - puts;
     let alarm = pending.alarm.is_some();
-    if !logs(Level::Debug) || (!pending.empty && rows + pending.writes.len() == 0 && !alarm) {
-        return;
-    }
     log(&Line::new(Level::Debug, "storage write")
         .with("puts", puts)
         .with("deletes", deletes)
