@@ -25,12 +25,8 @@ import { startUpstashServer } from "../tests/support/upstash-server.mjs";
 import { redisAt, pollUntil } from "../tests/support/redis-cli.mjs";
 import { benchFloor } from "./floor.mjs";
 import { benchHistory } from "./history.mjs";
-import { pct, roundTrips, summary } from "./stats.mjs";
+import { pct, roundTrips, summary, arg } from "./stats.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const PROMPTS = arg("prompts", 1000);
 const CONNECTS = arg("connects", 100);
 const MIRROR_CONNECTS = arg("mirror-connects", 200);

@@ -13,13 +13,10 @@ import { startGateway, ROOT } from "../tests/support/gateway.mjs";
 import { withToken, connect } from "../tests/support/client.mjs";
 import { tokenFor } from "../tests/support/jwt.mjs";
 import { ALGS, makeKey, signWith, startJwksServer } from "../tests/support/idp.mjs";
+import { arg, argText } from "./stats.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
-const CONNECTS = Number(arg("connects", 100));
-const WARMUP = Number(arg("warmup", 20));
+const CONNECTS = arg("connects", 100);
+const WARMUP = arg("warmup", 20);
 const SECRET = `bench-${randomUUID()}`;
 const RUN = randomUUID().slice(0, 8);
 let n = 0;
@@ -31,7 +28,7 @@ const size = (path) => {
   return `${w.length} bytes, ${gzipSync(w, { level: 9 }).length} bytes gzipped`;
 };
 console.log(`wasm module: ${size(join(ROOT, "build", "index_bg.wasm"))} (budget ${300 * 1024} gzipped)`);
-const before = arg("before", null);
+const before = argText("before", null);
 if (before) console.log(`wasm module before (${before}): ${size(before)}`);
 
 const keys = {};

@@ -8,12 +8,8 @@ import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { withToken, connect, next, sleep } from "../tests/support/client.mjs";
-import { pct, roundTrips, summary } from "./stats.mjs";
+import { pct, roundTrips, summary, arg } from "./stats.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const PROMPTS = arg("prompts", 1000);
 const LAGS = arg("lags", 5);
 const WARMUP = arg("warmup", 20);

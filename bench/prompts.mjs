@@ -9,12 +9,8 @@ import { performance } from "node:perf_hooks";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { startFakeUpstream } from "../tests/support/fake-upstream.mjs";
 import { connect, withToken } from "../tests/support/client.mjs";
-import { pct } from "./stats.mjs";
+import { pct, arg } from "./stats.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const USERS = arg("users", 50);
 const PROMPTS = arg("prompts", 10);
 const CHUNKS = arg("chunks", 100);

@@ -7,15 +7,11 @@ import { performance } from "node:perf_hooks";
 import { startGateway } from "../tests/support/gateway.mjs";
 import { connect, withToken } from "../tests/support/client.mjs";
 import { PUSH_TOKEN, connectMany, roomMembers, timedRoomEmit } from "../tests/support/push.mjs";
-import { pct } from "./stats.mjs";
+import { pct, arg, argText } from "./stats.mjs";
 
-const argv = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
-const PUSHES = Number(argv("pushes", "500"));
-const ROOMS = argv("rooms", "100,500").split(",").map(Number);
-const REPEATS = Number(argv("repeats", "5"));
+const PUSHES = arg("pushes", 500);
+const ROOMS = argText("rooms", "100,500").split(",").map(Number);
+const REPEATS = arg("repeats", 5);
 const WARMUP = 20;
 
 const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(1)} ms, p90 ${pct(xs, 90).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;

@@ -12,12 +12,8 @@ import { startGateway } from "../tests/support/gateway.mjs";
 import { startFakeUpstream } from "../tests/support/fake-upstream.mjs";
 import { startCutProxy } from "../tests/support/cut-proxy.mjs";
 import { withToken } from "../tests/support/client.mjs";
-import { pct } from "./stats.mjs";
+import { pct, arg } from "./stats.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const RUNS = arg("runs", 5);
 const MISSED = arg("missed", 100);
 const CONNECTS = arg("connects", 100);

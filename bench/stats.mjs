@@ -1,6 +1,19 @@
-// What the benches share: percentiles, their one-line summary, and sequential prompt round trips.
+// What the benches share: their command-line options, percentiles, their one-line summary, and
+// sequential prompt round trips.
 import { performance } from "node:perf_hooks";
 import { next } from "../tests/support/client.mjs";
+
+/** The value after `--name` on the command line, as given, or `fallback`. */
+export const argText = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+
+/** The number after `--name` on the command line, or `fallback`. */
+export const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
 
 /** The p-th percentile of `xs` (nearest rank). */
 export const pct = (xs, p) => {
