@@ -83,9 +83,9 @@ const withTimeout = (p, ms, what) => {
 
 // ----- clients: each exposes roundTrip(i) -> ms and close() -----
 
-/** A socket.io-client on the gateway (used for long-polling). */
-async function gatewaySocket(gw, user, extra = { transports: ["websocket"] }) {
-  const s = await connect(gw.url, withToken("header", gw.token(user), extra));
+/** A socket.io-client on the gateway over long-polling only, header token. */
+async function gatewayPoller(gw, user) {
+  const s = await connect(gw.url, withToken("header", gw.token(user), { transports: ["polling"] }));
   return {
     async roundTrip(i) {
       const t0 = performance.now();
@@ -343,7 +343,7 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
 
     // (c) long-polling, 1 and `pollUsers` users, history off.
     const poll_ = {
-      gateway: (u) => gatewaySocket(gwOff, u, { transports: ["polling"] }),
+      gateway: (u) => gatewayPoller(gwOff, u),
       floor: (u) => floorPoller(floor, u),
     };
     for (const k of [1, pollUsers]) {
