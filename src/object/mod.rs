@@ -9,6 +9,7 @@
 //! `fetch`), `push` (pushed events, presence, room joins and leaves) and `room` (the `Room`
 //! object: one per room, its members and fan-out).
 
+mod callbacks;
 mod effects;
 mod gate;
 mod history;
@@ -40,6 +41,7 @@ use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
 use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade, request_url};
 use crate::shell::jwks;
 use crate::shell::random::CryptoIds;
+use crate::shell::tags::sid_of;
 use crate::strmap::{StrMap, StrSet};
 
 /// An object's loading from storage, gating its events until done. Both classes box theirs as
@@ -68,7 +70,8 @@ struct Inner {
     schema_ready: bool,
 }
 
-#[durable_object]
+// The WebSocket callbacks are exported in `callbacks`.
+#[durable_object(alarm)]
 pub struct UserSession {
     state: State,
     env: Env,
@@ -86,7 +89,7 @@ impl DurableObject for UserSession {
                 analytics,
                 ..Settings::from_config(c)
             };
-            Hub::new(settings, Box::new(CryptoIds))
+            Hub::new(settings, Box::new(CryptoIds::default()))
         });
         let inner = Rc::new(RefCell::new(Inner {
             hub,
@@ -177,7 +180,7 @@ impl DurableObject for UserSession {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(sid) = self.state.get_tags(&ws).into_iter().next() else {
+        let Some(sid) = sid_of(&self.state, &ws) else {
             return Ok(());
         };
         self.catch_up().await?;
@@ -246,6 +249,20 @@ fn restore(inner: &RefCell<Inner>, stored: storage::Stored, live: &StrSet) {
 }
 
 impl UserSession {
+    /// A second handle on this object for a task that outlives the current event.
+    fn handle(&self) -> UserSession {
+        UserSession {
+            state: State::from(
+                AsRef::<wasm_bindgen::JsValue>::as_ref(self.state.as_raw())
+                    .clone()
+                    .unchecked_into::<worker::worker_sys::DurableObjectState>(),
+            ),
+            env: self.env.clone(),
+            inner: self.inner.clone(),
+            metrics_shard: self.metrics_shard.clone(),
+        }
+    }
+
     /// Runs `f` on the session machine. The borrow ends before any await.
     /// Feeds an input to the machine once the asymmetric signatures of its CONNECT `tokens`
     /// (`auth::inbound::connect_tokens`) were checked (WebCrypto is asynchronous, the machine
@@ -312,7 +329,7 @@ impl UserSession {
     }
 
     async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
-        let Some(sid) = self.state.get_tags(ws).into_iter().next() else {
+        let Some(sid) = sid_of(&self.state, ws) else {
             return Ok(());
         };
         let actions = self.with_hub(|h| h.ws_closed(now_ms(), &sid));

@@ -6,7 +6,6 @@
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use futures_util::{pin_mut, StreamExt};
-use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 use super::UserSession;
@@ -26,20 +25,6 @@ type Outcome = Option<(std::result::Result<String, Failure>, RunStats)>;
 const NEVER_MS: u64 = 24 * 3_600_000;
 
 impl UserSession {
-    /// A second handle on this object for a task that outlives the current event.
-    fn handle(&self) -> UserSession {
-        UserSession {
-            state: State::from(
-                AsRef::<JsValue>::as_ref(self.state.as_raw())
-                    .clone()
-                    .unchecked_into::<worker::worker_sys::DurableObjectState>(),
-            ),
-            env: self.env.clone(),
-            inner: self.inner.clone(),
-            metrics_shard: self.metrics_shard.clone(),
-        }
-    }
-
     fn prompt_config(&self) -> Option<PromptConfig> {
         self.inner
             .borrow()
