@@ -18,7 +18,7 @@ use crate::relay_budget::RelayBudget;
 use crate::request_url::RequestUrl;
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_CORS_ORIGIN, H_RELAY_SID, H_USER};
-use crate::shell::http::new_request;
+use crate::shell::http::{new_request, websocket_response};
 use crate::shell::jwks;
 use crate::shell::random::random_bytes;
 use crate::shell::stubs::{user_stub_in, BINDING};
@@ -71,7 +71,7 @@ pub(super) fn relay(
     // Boxed as the metrics flush is (`gather::Task`): one copy of the promise glue for both.
     let task: crate::gather::Task = Box::pin(relay.run(client, base_headers));
     ctx.wait_until(task);
-    Response::from_websocket(pair.client)
+    websocket_response(pair.client)
 }
 
 /// What the relay task needs once the handshake was answered.

@@ -8,7 +8,7 @@ use crate::auth::AuthError;
 use crate::session::{HttpAuth, Transport, Upgrade};
 use crate::shell::clock::now_ms;
 use crate::shell::headers::{self, H_AUTH, H_RELAY_SID, H_ROOMS, H_TOKEN_EXP, H_USER};
-use crate::shell::http::{http_error, request_url, text_response};
+use crate::shell::http::{http_error, request_url, text_response, websocket_response};
 use crate::shell::random::random_bytes;
 use crate::sid;
 
@@ -79,7 +79,7 @@ impl UserSession {
             if relay_sid.is_none() {
                 pair.server.send_with_str(open)?;
             }
-            Response::from_websocket(pair.client)
+            websocket_response(pair.client)
         } else {
             text_response(open, origin)
         };
@@ -112,6 +112,6 @@ impl UserSession {
                 pair.server.close(Some(1000), Some("already upgraded"))?;
             }
         }
-        Response::from_websocket(pair.client)
+        websocket_response(pair.client)
     }
 }
