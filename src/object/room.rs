@@ -23,7 +23,8 @@ use crate::shell::stubs::BINDING;
 /// One key per member.
 const MEMBER_PREFIX: &str = "m:";
 
-#[durable_object]
+// Only `fetch`: a room holds no sockets and sets no alarm.
+#[durable_object(fetch)]
 pub struct Room {
     state: State,
     env: Env,
