@@ -31,6 +31,16 @@ const RTT_TIMEOUT_MS = 10_000;
 const PHASE_TIMEOUT_MS = 180_000;
 export const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", CONNECT_RATE_PER_MINUTE: "0", HANDSHAKE_LIMIT_PER_10S: "0" };
 
+/**
+ * The WebSocket clients of (a) and (b) offer no permessage-deflate. The gateway declines it, as
+ * Socket.IO's own server does by default, and a Worker that declines it gets none in production;
+ * but under `wrangler dev` the local layers in front of the Worker (wrangler's proxy, miniflare's
+ * entry worker) negotiate it with the client themselves. Compressing every frame there, and
+ * inflating it here, would weigh the frames' sizes (the floor echoes a few bytes, a Socket.IO
+ * event is about 90) rather than the servers' work per message.
+ */
+const WS_OPTIONS = { perMessageDeflate: false };
+
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const ratio = (g, f) => `${(g / f).toFixed(2)}x`;
 
@@ -101,14 +111,15 @@ async function gatewayPoller(gw, user) {
 /**
  * The gateway over a WebSocket of the same library as the floor's client, speaking the frames
  * socket.io-client sends (`40`, `42["send-prompt",...]`), so both sides pay the same client
- * cost and the ratio is the servers'. `header`: the token in the upgrade's Authorization
+ * cost and the ratio is the servers'. Neither offers compression (`WS_OPTIONS`).
+ * `header`: the token in the upgrade's Authorization
  * header (the Worker hands the socket to the user's object); `auth`: in the CONNECT payload
  * (the Worker relays the socket).
  */
 async function gatewayWire(gw, user, placement) {
   const token = gw.token(user);
   const headers = placement === "header" ? { Authorization: `Bearer ${token}` } : {};
-  const ws = new WebSocket(`${gw.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`, { headers });
+  const ws = new WebSocket(`${gw.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`, { ...WS_OPTIONS, headers });
   const queue = [];
   let waiting = null;
   ws.on("message", (data) => {
@@ -147,7 +158,7 @@ async function gatewayWire(gw, user, placement) {
 
 /** A raw WebSocket on the floor: each message is echoed (`/relay`: through the Worker's JS relay). */
 async function floorSocket(floor, user, path = "/ws") {
-  const ws = new WebSocket(`${floor.url.replace("http", "ws")}${path}?user=${encodeURIComponent(user)}`);
+  const ws = new WebSocket(`${floor.url.replace("http", "ws")}${path}?user=${encodeURIComponent(user)}`, WS_OPTIONS);
   await withTimeout(new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); }), RTT_TIMEOUT_MS, "floor WebSocket open");
   let waiting = null;
   ws.on("message", (data) => { const w = waiting; waiting = null; w?.(data.toString()); });

@@ -1,7 +1,7 @@
 // Where a prompt's time goes: a CPU profile of the runtime (its DevTools inspector) while one
 // WebSocket sends sequential prompts to the echo processor, with the self time summed by
 // function and by crate. Needs a build that keeps the wasm names section:
-//   KEEP_WASM_NAMES=1 ./scripts/build-worker && node bench/profile.mjs [prompts]
+//   KEEP_WASM_NAMES=1 ./scripts/build-worker && [TOP=30] node bench/profile.mjs [prompts]
 // Limits are off (PROMPT_RATE_PER_MINUTE=0, MAX_PROMPTS_IN_FLIGHT=0), as in the other benches, and so is
 // history (HISTORY_MAX_ITEMS=0), whose one write per prompt would hide the rest (see the floor comparison).
 import WebSocket from "ws";
@@ -9,7 +9,7 @@ import { startGateway } from "../tests/support/gateway.mjs";
 import { withToken, connect, ask } from "../tests/support/client.mjs";
 
 const PROMPTS = Number(process.argv[2] ?? 2000);
-const TOP = 30;
+const TOP = Number(process.env.TOP ?? 30);
 
 async function inspector(port) {
   const list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
