@@ -40,7 +40,7 @@ use crate::shell::env;
 use crate::shell::headers::{self, H_CORS_ORIGIN, H_USER};
 use crate::shell::http::{config_error_response, http_error, is_websocket_upgrade, request_url};
 use crate::shell::jwks;
-use crate::shell::random::CryptoIds;
+use crate::shell::random::crypto_ids;
 use crate::shell::tags::sid_of;
 use crate::strmap::{StrMap, StrSet};
 
@@ -89,7 +89,7 @@ impl DurableObject for UserSession {
                 analytics,
                 ..Settings::from_config(c)
             };
-            Hub::new(settings, Box::new(CryptoIds::default()))
+            Hub::new(settings, Box::new(crypto_ids()))
         });
         let inner = Rc::new(RefCell::new(Inner {
             hub,

@@ -23,6 +23,7 @@ pub mod history;
 mod hub;
 mod hub_push;
 mod hub_store;
+pub mod ids;
 mod metering;
 pub mod ownership;
 pub mod prompts;
