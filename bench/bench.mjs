@@ -6,7 +6,7 @@
 // mirror key takes to come back after redis-server restarts; last, the gateway against the
 // runtime's floor (bench/floor.mjs; needs bench/floor/build/, see ./scripts/build-floor).
 //   node bench/bench.mjs [--prompts 1000] [--connects 100] [--mirror-connects 200] [--slow-connects 40] [--restarts 3] [--warmup 20]
-//     [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200] [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 2]
+//     [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200] [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 3]
 //   node bench/bench.mjs --floor [...]   only the comparison with the floor
 //   node bench/bench.mjs --history [--prompts 1000]   only history on against HISTORY_MAX_ITEMS=0
 // Conditions, printed first: each gateway gets `--warmup` untimed connects (and prompts) first;
@@ -39,7 +39,7 @@ const floorOptions = {
   perUser: arg("floor-per-user", 200),
   poll: arg("floor-poll", 100),
   pollUsers: arg("floor-poll-users", 10),
-  runs: arg("floor-runs", 2),
+  runs: arg("floor-runs", 3),
   warmup: WARMUP,
 };
 if (process.argv.includes("--floor")) {

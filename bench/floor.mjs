@@ -12,7 +12,7 @@
 // Needs build/ (./scripts/build-worker) and bench/floor/build/ (./scripts/build-floor);
 // ./scripts/bench builds both. Run by bench/bench.mjs, last, or alone with `--floor`:
 //   ./scripts/bench --floor [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200]
-//     [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 2] [--warmup 20]
+//     [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 3] [--warmup 20]
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -275,7 +275,7 @@ async function writesPerPrompt(vars, n, label) {
 /** Longer than the gateway's deferred write (1 s) takes to land. */
 const DEFERRED_WAIT_MS = 1_500;
 
-export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, poll = 100, pollUsers = 10, runs = 2, warmup = 20 } = {}) {
+export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, poll = 100, pollUsers = 10, runs = 3, warmup = 20 } = {}) {
   const RUN = randomUUID().slice(0, 8);
   let n = 0;
   const user = (label) => `floor-${label}-${RUN}-${++n}`;
