@@ -75,9 +75,10 @@ pub struct RunStats {
 }
 
 impl Core {
-    fn ack(&mut self, sid: &str, id: Option<u64>, body: Value) {
+    /// Answers the client's ack callback, when it passed one, with `body` (built only then).
+    fn ack(&mut self, sid: &str, id: Option<u64>, body: impl FnOnce() -> Value) {
         if let Some(id) = id {
-            self.send_packet(sid, &sio::Packet::ack("/", id, vec![body]), &[]);
+            self.send_packet(sid, &sio::Packet::ack("/", id, vec![body()]), &[]);
         }
     }
 
@@ -95,7 +96,7 @@ impl Core {
     fn reject_prompt(&mut self, sid: &str, ack: Option<u64>, id: Option<&str>, f: &Failure) {
         self.count_prompt(f.code.as_str(), None, None);
         self.emit(sid, "/", "error", vec![f.error_payload(id)]);
-        self.ack(sid, ack, f.ack_payload(id));
+        self.ack(sid, ack, || f.ack_payload(id));
     }
 
     /// `send-prompt`: refused with its code, acknowledged as a duplicate, or accepted and handed
@@ -123,7 +124,7 @@ impl Core {
         let book = &mut self.state.prompts;
         if let Some(id) = req.request_id.as_deref() {
             if book.recent.iter().any(|r| r == id) {
-                return self.ack(sid, ack, duplicate_ack(id));
+                return self.ack(sid, ack, || duplicate_ack(id));
             }
         }
         let id = req.request_id.as_deref();
@@ -156,7 +157,7 @@ impl Core {
             // An upstream request takes a while: the object must not be evicted under it.
             self.keep_alive_at = Some(self.now + KEEP_ALIVE_MS);
         }
-        self.ack(sid, ack, accepted_ack(&request_id));
+        self.ack(sid, ack, || accepted_ack(&request_id));
         let user = self.user_of(sid);
         self.act(Action::Prompt(Job {
             sid: sid.to_owned(),
@@ -177,7 +178,7 @@ impl Core {
             .and_then(|a| a.get("requestId"))
             .and_then(Value::as_str);
         let Some(id) = id.map(str::to_owned) else {
-            return self.ack(sid, ev.packet.id, json!({ "status": "unknown" }));
+            return self.ack(sid, ev.packet.id, || json!({ "status": "unknown" }));
         };
         let cancelled = self.state.prompts.running.contains_key(&id);
         if cancelled {
@@ -188,7 +189,7 @@ impl Core {
                 RunStats::default(),
             );
         }
-        self.ack(sid, ev.packet.id, cancel_ack(cancelled, &id));
+        self.ack(sid, ev.packet.id, || cancel_ack(cancelled, &id));
     }
 
     /// Where a prompt's events go: the session that sent it while it is connected, else the

@@ -206,23 +206,24 @@ impl Packet {
     }
 
     pub fn encode(&self) -> String {
-        let mut s = String::new();
-        s.push((b'0' + self.kind as u8) as char);
+        use std::io::Write;
+        // One buffer for the header and the JSON after it.
+        let mut s = Vec::with_capacity(128);
+        s.push(b'0' + self.kind as u8);
         if self.kind.is_binary() {
-            s.push_str(&self.attachments.to_string());
-            s.push('-');
+            let _ = write!(s, "{}-", self.attachments);
         }
         if self.nsp != "/" && !self.nsp.is_empty() {
-            s.push_str(&self.nsp);
-            s.push(',');
+            s.extend_from_slice(self.nsp.as_bytes());
+            s.push(b',');
         }
         if let Some(id) = self.id {
-            s.push_str(&id.to_string());
+            let _ = write!(s, "{id}");
         }
         if let Some(d) = &self.data {
-            s.push_str(&serde_json::to_string(d).expect("json value serializes"));
+            serde_json::to_writer(&mut s, d).expect("json value serializes");
         }
-        s
+        String::from_utf8(s).expect("a namespace and JSON are UTF-8")
     }
 
     pub fn decode(s: &str) -> Result<Self, DecodeError> {
