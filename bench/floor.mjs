@@ -8,6 +8,7 @@
 //   (c) long-polling round trips with 1 and with 10 users at once: the gateway's prompts over
 //       socket.io-client with `transports: ["polling"]` against the floor's POST answering a
 //       held GET.
+// They run in the order (a), (c), (b).
 // The gateway runs with its per-user and per-address limits off (they would refuse the load).
 // Needs build/ (./scripts/build-worker) and bench/floor/build/ (./scripts/build-floor);
 // ./scripts/bench builds both. Run by bench/bench.mjs, last, or alone with `--floor`:
@@ -233,6 +234,21 @@ async function concurrent(open, users, perUser, warmup) {
   }
 }
 
+/**
+ * `concurrent`, run again once (with new users) when a request of it went unanswered: under
+ * `wrangler dev` a request now and then gets no answer for good, on either server and with any
+ * build (about one bench run in six saw it), and one such request would end the whole run. The
+ * retry is printed.
+ */
+async function concurrentOnce(label, ...args) {
+  try {
+    return await concurrent(...args);
+  } catch (e) {
+    console.log(`  (${label}: ${e.message}; run again once)`);
+    return concurrent(...args);
+  }
+}
+
 const latency = (rtts) => ({ p50: pct(rtts, 50), p99: pct(rtts, 99), n: rtts.length });
 
 function printCompare(label, g, f, { rate = false } = {}) {
@@ -337,22 +353,8 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       compare(Object.fromEntries(sides.map((s) => [s, latency(rtts[s])])), false);
     }
 
-    // (b) many users at once, runs alternated.
-    {
-      console.log(`(b) ${users} users at once, ${perUser} sequential round trips each, ${runs} runs each (WebSocket)`);
-      const all = Object.fromEntries(sides.map((s) => [s, { rtts: [], secs: 0 }]));
-      for (let r = 0; r < runs; r++) {
-        for (const s of sides) {
-          const { rtts, rate } = await concurrent((u) => ws[s](user(`many-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
-          all[s].rtts.push(...rtts);
-          all[s].secs += rtts.length / rate;
-          console.log(`  run ${r + 1} ${s.padEnd(8)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
-        }
-      }
-      compare(Object.fromEntries(sides.map((s) => [s, { ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs }])), true);
-    }
-
-    // (c) long-polling, 1 and `pollUsers` users, history off.
+    // (c) long-polling, 1 and `pollUsers` users, history off; before (b), on servers that hold
+    // only the few objects (a) made.
     const poll_ = {
       gateway: (u) => gatewayPoller(gwOff, u),
       floor: (u) => floorPoller(floor, u),
@@ -362,7 +364,7 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       const rates = { gateway: [], floor: [] };
       for (let r = 0; r < runs; r++) {
         for (const s of ["gateway", "floor"]) {
-          const { rtts, rate } = await concurrent((u) => poll_[s](user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
+          const { rtts, rate } = await concurrentOnce(`${s} polling`, (u) => poll_[s](user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
           all[s].push(...rtts);
           rates[s].push(rate);
         }
@@ -371,6 +373,25 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       printCompare(`(c) long-polling, ${k} user${k > 1 ? "s" : ""} at once, ${poll} sequential round trips each, ${runs} runs each ` +
         `(gateway, history off: send-prompt -> prompt-response over socket.io-client, transports: ["polling"]; floor: POST -> held GET answers)`,
         sum("gateway"), sum("floor"), { rate: true });
+    }
+
+    // (b) many users at once, runs alternated.
+    {
+      console.log(`(b) ${users} users at once, ${perUser} sequential round trips each, ${runs} runs each (WebSocket), after one untimed run each`);
+      // The runtime compiles hot wasm and JavaScript with its optimizing tier while the load
+      // runs; an untimed run per side first measures the steady state, which is what a
+      // long-lived isolate serves, rather than how soon each module's code gets optimized.
+      for (const s of sides) await concurrentOnce(`${s} warm-up`, (u) => ws[s](user(`warm-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
+      const all = Object.fromEntries(sides.map((s) => [s, { rtts: [], secs: 0 }]));
+      for (let r = 0; r < runs; r++) {
+        for (const s of sides) {
+          const { rtts, rate } = await concurrentOnce(`${s} run ${r + 1}`, (u) => ws[s](user(`many-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
+          all[s].rtts.push(...rtts);
+          all[s].secs += rtts.length / rate;
+          console.log(`  run ${r + 1} ${s.padEnd(8)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
+        }
+      }
+      compare(Object.fromEntries(sides.map((s) => [s, { ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs }])), true);
     }
   } finally {
     await Promise.all([gwOff.stop(), gwOn.stop(), floor.stop()]);
