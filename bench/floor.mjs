@@ -14,7 +14,7 @@
 // ./scripts/bench builds both. Run by bench/bench.mjs, last, or alone with `--floor`:
 //   ./scripts/bench --floor [--floor-prompts 1000] [--floor-users 50] [--floor-per-user 200]
 //     [--floor-poll 100] [--floor-poll-users 10] [--floor-runs 3] [--warmup 20]
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -219,16 +219,21 @@ async function sequential(client, n, from = 0) {
   return rtts;
 }
 
-/** `users` clients opened first (untimed, with `warmup` round trips each), then `perUser` sequential round trips each, all at once. */
-async function concurrent(open, users, perUser, warmup) {
+/**
+ * `users` clients opened first (untimed, with `warmup` round trips each), then `perUser`
+ * sequential round trips each, all at once; `cpu` (a `runtimeCpu`) is read around the timed part.
+ */
+async function concurrent(open, users, perUser, warmup, cpu = null) {
   const clients = [];
   try {
     for (let u = 0; u < users; u++) clients.push(await open(u));
     await Promise.all(clients.map((c) => sequential(c, warmup)));
+    const c0 = cpu?.();
     const t0 = performance.now();
     const rtts = (await Promise.all(clients.map((c) => sequential(c, perUser, warmup)))).flat();
     const seconds = (performance.now() - t0) / 1000;
-    return { rtts, rate: rtts.length / seconds };
+    const c1 = cpu?.();
+    return { rtts, rate: rtts.length / seconds, cpuMs: c0 != null && c1 != null ? c1 - c0 : null };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
@@ -246,6 +251,36 @@ async function concurrentOnce(label, ...args) {
   } catch (e) {
     console.log(`  (${label}: ${e.message}; run again once)`);
     return concurrent(...args);
+  }
+}
+
+/**
+ * Reads the CPU time (ms) of the runtime process that runs a server's code: the workerd that
+ * `wrangler dev` (process `pid`) started with an inspector, from /proc (null where there is
+ * none). The other workerd (wrangler's proxy) and wrangler itself are the same for both servers
+ * and left out.
+ */
+function runtimeCpu(pid) {
+  const stat = (p) => {
+    const st = readFileSync(`/proc/${p}/stat`, "utf8");
+    return st.slice(st.lastIndexOf(")") + 2).split(" ");
+  };
+  try {
+    const procs = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
+    const parentOf = new Map(procs.map((p) => { try { return [p, Number(stat(p)[1])]; } catch { return [p, 0]; } }));
+    const tree = [pid];
+    for (let i = 0; i < tree.length; i++) for (const [p, parent] of parentOf) if (parent === tree[i]) tree.push(p);
+    const runtime = tree.find((p) => {
+      try {
+        const args = readFileSync(`/proc/${p}/cmdline`, "utf8");
+        return args.includes("workerd") && args.includes("--inspector-addr");
+      } catch { return false; }
+    });
+    if (runtime === undefined) return () => null;
+    // utime + stime, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    return () => { try { const f = stat(runtime); return (Number(f[11]) + Number(f[12])) * 10; } catch { return null; } };
+  } catch {
+    return () => null;
   }
 }
 
@@ -382,16 +417,29 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       // runs; an untimed run per side first measures the steady state, which is what a
       // long-lived isolate serves, rather than how soon each module's code gets optimized.
       for (const s of sides) await concurrentOnce(`${s} warm-up`, (u) => ws[s](user(`warm-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
-      const all = Object.fromEntries(sides.map((s) => [s, { rtts: [], secs: 0 }]));
+      const all = Object.fromEntries(sides.map((s) => [s, { rtts: [], secs: 0, cpuMs: 0 }]));
+      const cpuOf = Object.fromEntries(sides.map((s) => [s, runtimeCpu((s === "history" ? gwOn : s.startsWith("floor") ? floor : gwOff).pid)]));
       for (let r = 0; r < runs; r++) {
         for (const s of sides) {
-          const { rtts, rate } = await concurrentOnce(`${s} run ${r + 1}`, (u) => ws[s](user(`many-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
+          const { rtts, rate, cpuMs } = await concurrentOnce(`${s} run ${r + 1}`, (u) => ws[s](user(`many-${s}-${u}`)), users, perUser, Math.min(warmup, 5), cpuOf[s]);
           all[s].rtts.push(...rtts);
           all[s].secs += rtts.length / rate;
+          all[s].cpuMs += cpuMs ?? NaN;
           console.log(`  run ${r + 1} ${s.padEnd(8)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
         }
       }
-      compare(Object.fromEntries(sides.map((s) => [s, { ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs }])), true);
+      const summary = (s) => ({ ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs, cpu: all[s].cpuMs * 1000 / all[s].rtts.length });
+      compare(Object.fromEntries(sides.map((s) => [s, summary(s)])), true);
+      // The runtime's CPU per round trip (the runtime process's, from /proc): what the edge bills,
+      // steadier on a shared machine than throughput.
+      const f = summary("floor");
+      if (Number.isFinite(f.cpu)) {
+        console.log(`  runtime CPU per round trip (the workerd that runs the code): floor ${fmt(f.cpu)} us, ` +
+          sides.filter((x) => x !== "floor").map((x) => {
+            const g = summary(x);
+            return `${x} ${fmt(g.cpu)} us (${ratio(g.cpu, f.cpu)}${x === "relayed" ? `; ${ratio(g.cpu, summary("floor-relay").cpu)} the relayed floor` : ""})`;
+          }).join(", "));
+      }
     }
   } finally {
     await Promise.all([gwOff.stop(), gwOn.stop(), floor.stop()]);
