@@ -418,7 +418,9 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       // long-lived isolate serves, rather than how soon each module's code gets optimized.
       for (const s of sides) await concurrentOnce(`${s} warm-up`, (u) => ws[s](user(`warm-${s}-${u}`)), users, perUser, Math.min(warmup, 5));
       const all = Object.fromEntries(sides.map((s) => [s, { rtts: [], secs: 0, cpuMs: 0 }]));
-      const cpuOf = Object.fromEntries(sides.map((s) => [s, runtimeCpu((s === "history" ? gwOn : s.startsWith("floor") ? floor : gwOff).pid)]));
+      // One CPU reader per server: the two paths of `gwOff`, and the floor's two, share theirs.
+      const cpuOfServer = new Map([gwOff, gwOn, floor].map((srv) => [srv, runtimeCpu(srv.pid)]));
+      const cpuOf = Object.fromEntries(sides.map((s) => [s, cpuOfServer.get(s === "history" ? gwOn : s.startsWith("floor") ? floor : gwOff)]));
       for (let r = 0; r < runs; r++) {
         for (const s of sides) {
           const { rtts, rate, cpuMs } = await concurrentOnce(`${s} run ${r + 1}`, (u) => ws[s](user(`many-${s}-${u}`)), users, perUser, Math.min(warmup, 5), cpuOf[s]);
@@ -428,16 +430,16 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
           console.log(`  run ${r + 1} ${s.padEnd(8)}  ${fmt(rate)} msgs/s, p50 ${fmt(pct(rtts, 50))} ms, p99 ${fmt(pct(rtts, 99))} ms`);
         }
       }
-      const summary = (s) => ({ ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs, cpu: all[s].cpuMs * 1000 / all[s].rtts.length });
-      compare(Object.fromEntries(sides.map((s) => [s, summary(s)])), true);
+      const sums = Object.fromEntries(sides.map((s) => [s, { ...latency(all[s].rtts), rate: all[s].rtts.length / all[s].secs, cpu: all[s].cpuMs * 1000 / all[s].rtts.length }]));
+      compare(sums, true);
       // The runtime's CPU per round trip (the runtime process's, from /proc): what the edge bills,
       // steadier on a shared machine than throughput.
-      const f = summary("floor");
+      const f = sums.floor;
       if (Number.isFinite(f.cpu)) {
         console.log(`  runtime CPU per round trip (the workerd that runs the code): floor ${fmt(f.cpu)} us, ` +
           sides.filter((x) => x !== "floor").map((x) => {
-            const g = summary(x);
-            return `${x} ${fmt(g.cpu)} us (${ratio(g.cpu, f.cpu)}${x === "relayed" ? `; ${ratio(g.cpu, summary("floor-relay").cpu)} the relayed floor` : ""})`;
+            const g = sums[x];
+            return `${x} ${fmt(g.cpu)} us (${ratio(g.cpu, f.cpu)}${x === "relayed" ? `; ${ratio(g.cpu, sums["floor-relay"].cpu)} the relayed floor` : ""})`;
           }).join(", "));
       }
     }

@@ -11,8 +11,8 @@ export const argText = (name, fallback) => {
 
 /** The number after `--name` on the command line, or `fallback`. */
 export const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  const v = argText(name);
+  return v === undefined ? fallback : Number(v);
 };
 
 /** The p-th percentile of `xs` (nearest rank). */
