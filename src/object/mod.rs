@@ -263,7 +263,6 @@ impl UserSession {
         }
     }
 
-    /// Runs `f` on the session machine. The borrow ends before any await.
     /// Feeds an input to the machine once the asymmetric signatures of its CONNECT `tokens`
     /// (`auth::inbound::connect_tokens`) were checked (WebCrypto is asynchronous, the machine
     /// is not); the checks count for this input only.
@@ -287,6 +286,7 @@ impl UserSession {
         self.state.wait_until(task);
     }
 
+    /// Runs `f` on the session machine. The borrow ends before any await.
     fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
         let mut inner = self.inner.borrow_mut();
         f(inner.hub.as_mut().expect("configured"))
