@@ -122,12 +122,18 @@ export async function startGateway(opts = {}) {
 async function startGatewayOnce({ vars = {} } = {}) {
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
-  const dir = mkdtempSync(join(tmpdir(), "gateway-"));
+  // Checked before the directory exists: a refused start leaves nothing behind.
   assertFreshBuild();
-  cpSync(join(ROOT, "build"), join(dir, "build"), { recursive: true });
-  // The same configuration without its build step.
-  const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\[build\][^[]*/m, "");
-  writeFileSync(join(dir, "wrangler.toml"), config);
+  const dir = mkdtempSync(join(tmpdir(), "gateway-"));
+  try {
+    cpSync(join(ROOT, "build"), join(dir, "build"), { recursive: true });
+    // The same configuration without its build step.
+    const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\[build\][^[]*/m, "");
+    writeFileSync(join(dir, "wrangler.toml"), config);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const persist = join(dir, "state");
   const allVars = { JWT_SECRET: TEST_SECRET, ...vars };
   const args = [
