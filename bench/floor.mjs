@@ -41,6 +41,12 @@ export const LOAD = { PROMPT_RATE_PER_MINUTE: "0", MAX_PROMPTS_IN_FLIGHT: "0", C
  * event is about 90) rather than the servers' work per message.
  */
 const WS_OPTIONS = { perMessageDeflate: false };
+// The one-socket sides take turns in blocks of this many round trips (about 2 ms): the shared
+// machine's speed drifts over tens of milliseconds, and blocks of 100 left that drift in the
+// ratio (the direct path's p50 read 0.97x-1.35x the floor's over five runs of one build; with
+// blocks of 10, 1.02x-1.11x over four). Single round trips in turn measured the order instead:
+// the floor then came out slower than the floor behind a relay.
+const ONE_SOCKET_BLOCK = 10;
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const ratio = (g, f) => `${(g / f).toFixed(2)}x`;
@@ -374,14 +380,14 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       }
     };
 
-    // (a) one socket each, alternating blocks of 100.
+    // (a) one socket each, alternating blocks of `ONE_SOCKET_BLOCK` round trips.
     {
       const c = {};
       for (const s of sides) c[s] = await ws[s](user(`one-${s}`));
       const rtts = Object.fromEntries(sides.map((s) => [s, []]));
       for (const s of sides) await sequential(c[s], warmup);
-      for (let done = 0; done < prompts; done += 100) {
-        for (const s of sides) rtts[s].push(...await sequential(c[s], Math.min(100, prompts - done), warmup + done));
+      for (let done = 0; done < prompts; done += ONE_SOCKET_BLOCK) {
+        for (const s of sides) rtts[s].push(...await sequential(c[s], Math.min(ONE_SOCKET_BLOCK, prompts - done), warmup + done));
       }
       for (const s of sides) await c[s].close();
       console.log(`(a) one WebSocket, ${prompts} sequential round trips (gateway: send-prompt -> prompt-response; floor: echo)`);
