@@ -76,6 +76,10 @@ pub struct EioSession {
     poll_waiting: bool,
     #[serde(skip)]
     post_active: bool,
+    /// The last record written had an empty queue: records handed to a GET already held, and
+    /// drained by it, then change nothing storage holds (see [`Engine::take_changed`]).
+    #[serde(skip)]
+    stored_queue_empty: bool,
 }
 
 impl EioSession {
@@ -84,6 +88,7 @@ impl EioSession {
         self.queued_bytes = self.queue.iter().map(|r| stored_len(r)).sum();
         self.poll_waiting = false;
         self.post_active = false;
+        self.stored_queue_empty = false;
         self
     }
 }
@@ -152,9 +157,16 @@ impl Engine {
         self.changed.insert(sid.to_owned());
     }
 
-    /// Sids whose transport half changed since the last call.
+    /// Sids whose transport half changed since the last call: their records are written (or,
+    /// restored from storage, were read) as they are now.
     pub fn take_changed(&mut self) -> StrSet {
-        std::mem::take(&mut self.changed)
+        let changed = std::mem::take(&mut self.changed);
+        for sid in changed.iter() {
+            if let Some(s) = self.sessions.get_mut(sid) {
+                s.stored_queue_empty = s.queue.is_empty();
+            }
+        }
+        changed
     }
 
     /// The next ended session, for the layer above to release.
@@ -231,6 +243,7 @@ impl Engine {
             closing: false,
             poll_waiting: false,
             post_active: false,
+            stored_queue_empty: false,
         };
         self.sessions.insert(sid.to_owned(), s);
         self.touch(sid);
@@ -344,7 +357,11 @@ impl Engine {
             s.queue.push(record);
         }
         let queued = s.queued_bytes;
-        self.touch(sid);
+        // Storage keeps the queue for a GET yet to come; one held now takes these records
+        // when it wakes, before the object could be evicted (a request is still open).
+        if !s.poll_waiting {
+            self.touch(sid);
+        }
         fx.push(wake(sid));
         let cap = (2 * self.settings.max_payload).clamp(MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
         if queued as u64 > cap {

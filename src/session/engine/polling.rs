@@ -50,15 +50,19 @@ impl Engine {
     /// queued before it: the client handles Socket.IO packets a tick later than Engine.IO ones,
     /// so a `41` batched with `1` would surface as "transport close".
     fn drain(&mut self, sid: &str) -> String {
-        self.touch(sid);
         let s = self.sessions.get_mut(sid).expect("session");
         s.poll_waiting = false;
         if !s.queue.is_empty() {
             let body = s.queue.join("\u{1e}");
             s.queue.clear();
             s.queued_bytes = 0;
+            // Records that never reached storage leave it as it was once drained.
+            if !s.stored_queue_empty {
+                self.touch(sid);
+            }
             return body;
         }
+        self.touch(sid);
         self.sessions.remove(sid);
         eio::Packet::empty(eio::Kind::Close).to_polling()
     }

@@ -120,3 +120,75 @@ fn a_rate_limited_prompt_writes_nothing_at_once() {
     assert!(texts(&a, "s1").iter().any(|t| t.contains("RATE_LIMITED")));
     assert!(h.take_changes().is_empty(), "a refusal is no write");
 }
+
+/// Over long-polling, an answer handed to a GET already held is queued and drained between two
+/// writes, so storage, which keeps the queue for a GET yet to come, is not written for it (the
+/// output gate would otherwise hold both responses until the write was durable). An answer that
+/// waits for the next GET is written, and so is its drain.
+#[test]
+fn over_polling_an_answer_for_a_held_get_writes_nothing() {
+    let mut h = hub_for(Some("alice"), settings());
+    h.open(T0, "p", Transport::Polling, HttpAuth::User("alice".into()));
+    h.post_begin(T0, "p").0.unwrap();
+    h.post(T0, "p", "40").0.unwrap();
+    assert!(matches!(h.poll_begin(T0, "p").0, Ok(Poll::Ready(_))));
+    h.take_changes();
+    let prompt = |h: &mut Hub, id: &str| {
+        h.post_begin(T0 + 1, "p").0.unwrap();
+        let body = format!(r#"42["send-prompt",{{"prompt":"p","requestId":"{id}"}}]"#);
+        let (posted, a) = h.post(T0 + 1, "p", &body);
+        posted.unwrap();
+        assert!(prompt_job(&a).is_some(), "accepted");
+        h.prompt_done(T0 + 1, id, Ok("Echo: p".into()), RunStats::default());
+    };
+
+    for id in ["r1", "r2"] {
+        assert_eq!(h.poll_begin(T0 + 1, "p").0.unwrap(), Poll::Wait);
+        prompt(&mut h, id);
+        let c = h.take_changes();
+        assert!(
+            c.is_empty(),
+            "nothing to write for the held GET's answer: {c:?}"
+        );
+        let body = h.poll_resume("p").expect("the held GET is answered");
+        assert!(
+            body.contains(&format!(r#"42["prompt-response",{{"requestId":"{id}""#)),
+            "{body}"
+        );
+        let c = h.take_changes();
+        assert!(c.is_empty(), "nor for its drain: {c:?}");
+    }
+
+    // No GET held: the answer is kept in storage until one comes.
+    prompt(&mut h, "r3");
+    assert!(
+        h.take_changes().sessions.contains("p"),
+        "the queued answer is written"
+    );
+    let (Ok(Poll::Ready(body)), _) = h.poll_begin(T0 + 2, "p") else {
+        panic!("the next GET takes it at once")
+    };
+    assert!(body.contains(r#""requestId":"r3""#), "{body}");
+    assert!(
+        h.take_changes().sessions.contains("p"),
+        "the drained queue is written"
+    );
+
+    // A held GET's answer that a write saw (another change of the session came between) is
+    // drained with a write too, so storage never keeps an answer already delivered.
+    assert_eq!(h.poll_begin(T0 + 3, "p").0.unwrap(), Poll::Wait);
+    prompt(&mut h, "r4");
+    h.tick(T0 + 25_000);
+    let c = h.take_changes();
+    assert!(
+        c.sessions.contains("p"),
+        "the ping's change writes the session, answer and all"
+    );
+    assert!(h
+        .poll_resume("p")
+        .is_some_and(|b| b.contains(r#""requestId":"r4""#)));
+    assert!(
+        h.take_changes().sessions.contains("p"),
+        "and its drain is written"
+    );
+}
