@@ -100,6 +100,53 @@ const withTimeout = (p, ms, what) => {
 
 // ----- clients: each exposes roundTrip(i) -> ms and close() -----
 
+/**
+ * The gateway over long-polling with the same HTTP client as the floor's poller (`fetch`),
+ * speaking Engine.IO's polling requests as socket.io-client does (a handshake GET with the
+ * header token, `40` posted, then one GET always held), and timed as the floor's is: from the
+ * POST of `42["send-prompt",...]` to the held GET's answer holding the `prompt-response`.
+ */
+async function gatewayPollWire(gw, user) {
+  const base = `${gw.url}/socket.io/?EIO=4&transport=polling`;
+  const answer = async (r, what) => {
+    const text = await r.text();
+    if (r.status !== 200) throw new Error(`gateway ${what}: ${r.status} ${text}`);
+    return text;
+  };
+  const open = await answer(await fetch(base, { headers: { Authorization: `Bearer ${gw.token(user)}` } }), "handshake");
+  if (!open.startsWith("0")) throw new Error(`gateway handshake: ${open}`);
+  const url = `${base}&sid=${encodeURIComponent(JSON.parse(open.slice(1)).sid)}`;
+  const post = (body) => fetch(url, { method: "POST", body }).then((r) => answer(r, "POST"));
+  const get = () => fetch(url).then((r) => answer(r, "poll"));
+  await post("40");
+  const ok = await withTimeout(get(), RTT_TIMEOUT_MS, "CONNECT answer");
+  if (!ok.startsWith("40")) throw new Error(`gateway CONNECT: ${ok}`);
+  let held = get();
+  return {
+    async roundTrip(i) {
+      const t0 = performance.now();
+      const posted = post(`42["send-prompt",{"prompt":"p${i}"}]`);
+      for (let answered = false; !answered;) {
+        const packets = (await withTimeout(held, RTT_TIMEOUT_MS, "gateway poll")).split("\x1e");
+        held = get();
+        for (const p of packets) {
+          if (p === "2") await post("3");
+          else if (p.startsWith('42["prompt-response"')) answered = true;
+          else if (!p.startsWith('42["prompt-chunk"')) throw new Error(`gateway: ${p}`);
+        }
+      }
+      const t = performance.now() - t0;
+      if ((await posted) !== "ok") throw new Error("gateway POST not ok");
+      return t;
+    },
+    async close() {
+      // Engine.IO's close packet answers the GET still held.
+      await post("1");
+      await withTimeout(held, RTT_TIMEOUT_MS, "gateway poll end").catch(() => {});
+    },
+  };
+}
+
 /** A socket.io-client on the gateway over long-polling only, header token. */
 async function gatewayPoller(gw, user) {
   const s = await connect(gw.url, withToken("header", gw.token(user), { transports: ["polling"] }));
@@ -310,12 +357,13 @@ function writesLogged(gw) {
 /**
  * Storage writes per steady-state prompt: a gateway with LOG_LEVEL=debug (its own, so the
  * debug lines cost the timed runs nothing) counts the writes its objects make over `n`
- * prompts on one warm connection, the deferred write that follows them included.
+ * prompts on one warm connection (`connect(gw, user)`), the deferred write that follows them
+ * included.
  */
-async function writesPerPrompt(vars, n, label) {
+async function writesPerPrompt(vars, n, label, connect) {
   const gw = await startGateway({ vars: { ...vars, LOG_LEVEL: "debug" } });
   try {
-    const c = await gatewayWire(gw, `writes-${label}-${randomUUID().slice(0, 8)}`, "header");
+    const c = await connect(gw, `writes-${label}-${randomUUID().slice(0, 8)}`);
     await sequential(c, 20);
     await new Promise((r) => setTimeout(r, DEFERRED_WAIT_MS));
     const before = writesLogged(gw);
@@ -343,8 +391,14 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
     `"history off" adds HISTORY_MAX_ITEMS=0, "history on" is the default (200)`);
   console.log(`  wasm: gateway ${size(join(ROOT, "build", "index_bg.wasm"))}; floor ${size(join(FLOOR, "build", "index_bg.wasm"))}`);
 
-  for (const [label, vars] of [["history off", off], ["history on", LOAD]]) {
-    const w = await writesPerPrompt(vars, 200, label.replace(" ", "-"));
+  const overWebSocket = (gw, u) => gatewayWire(gw, u, "header");
+  // Over polling, the stock client: when its next GET is held is up to it.
+  for (const [label, vars, connect] of [
+    ["WebSocket, history off", off, overWebSocket],
+    ["WebSocket, history on", LOAD, overWebSocket],
+    ["long-polling (socket.io-client), history off", off, gatewayPoller],
+  ]) {
+    const w = await writesPerPrompt(vars, 200, label.replace(/\W+/g, "-"), connect);
     console.log(`storage writes per steady-state prompt (echo, one warm connection, 200 prompts), ${label}: ` +
       `${w.writes.toFixed(3)} writes, ${w.rows.toFixed(3)} rows (keys, SQL rows and alarm sets)`);
   }
@@ -395,16 +449,18 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
     }
 
     // (c) long-polling, 1 and `pollUsers` users, history off; before (b), on servers that hold
-    // only the few objects (a) made.
+    // only the few objects (a) made. The ratio is the wire client's (the floor's HTTP client);
+    // socket.io-client's own figure is printed beside it, for what the stock client sees.
     const poll_ = {
-      gateway: (u) => gatewayPoller(gwOff, u),
+      gateway: (u) => gatewayPollWire(gwOff, u),
       floor: (u) => floorPoller(floor, u),
+      "socket.io-client": (u) => gatewayPoller(gwOff, u),
     };
     for (const k of [1, pollUsers]) {
-      const all = { gateway: [], floor: [] };
-      const rates = { gateway: [], floor: [] };
+      const all = Object.fromEntries(Object.keys(poll_).map((s) => [s, []]));
+      const rates = Object.fromEntries(Object.keys(poll_).map((s) => [s, []]));
       for (let r = 0; r < runs; r++) {
-        for (const s of ["gateway", "floor"]) {
+        for (const s of Object.keys(poll_)) {
           const { rtts, rate } = await concurrentOnce(`${s} polling`, (u) => poll_[s](user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
           all[s].push(...rtts);
           rates[s].push(rate);
@@ -412,8 +468,12 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       }
       const sum = (s) => ({ ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length });
       printCompare(`(c) long-polling, ${k} user${k > 1 ? "s" : ""} at once, ${poll} sequential round trips each, ${runs} runs each ` +
-        `(gateway, history off: send-prompt -> prompt-response over socket.io-client, transports: ["polling"]; floor: POST -> held GET answers)`,
+        `(gateway, history off: POST of send-prompt -> held GET answers with prompt-response, over fetch as the floor's client; ` +
+        `floor: POST -> held GET answers)`,
         sum("gateway"), sum("floor"), { rate: true });
+      const stock = sum("socket.io-client");
+      console.log(`  the gateway with socket.io-client (transports: ["polling"]): ${fmt(stock.rate)} msgs/s, p50 ${fmt(stock.p50)} ms, ` +
+        `p99 ${fmt(stock.p99)} ms (n=${stock.n}); /floor: p50 ${ratio(stock.p50, sum("floor").p50)}`);
     }
 
     // (b) many users at once, runs alternated.
