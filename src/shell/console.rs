@@ -19,7 +19,7 @@ extern "C" {
 }
 
 thread_local! {
-    /// `LOG_LEVEL`, set whenever the configuration is read (see `shell::env::config`).
+    /// `LOG_LEVEL`, set when the isolate reads its configuration (see `shell::env::config`).
     static LEAST: Cell<Level> = const { Cell::new(Level::Info) };
 }
 
