@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 
 use futures_util::StreamExt;
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::*;
 
 use super::{relay, Incoming};
@@ -71,6 +72,11 @@ pub(super) async fn read_body(
         .and_then(|l| l.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max) {
         return Ok((None, Some("1")));
+    }
+    if declared.is_some() {
+        // Within its declared length, which the runtime's HTTP framing holds it to: read whole,
+        // without a stream reader and a task per chunk.
+        return Ok((Some(req.text().await?), None));
     }
     let mut bytes = Vec::new();
     if let Ok(mut stream) = req.stream() {
@@ -210,6 +216,19 @@ fn too_many_handshakes(wait_ms: u64, cors: Option<&str>) -> Result<Response> {
         .with_headers(h))
 }
 
+#[wasm_bindgen(inline_js = r#"
+export function without_internal(headers, prefix) {
+  const kept = new Headers();
+  for (const [k, v] of headers) if (!k.startsWith(prefix)) kept.append(k, v);
+  return kept;
+}
+"#)]
+extern "C" {
+    /// A copy of `headers` without those whose (lowercase) name starts with `prefix`, made in
+    /// JavaScript: a header copied through the module costs a crossing for each name and value.
+    fn without_internal(headers: &web_sys::Headers, prefix: &str) -> web_sys::Headers;
+}
+
 /// A copy of the client's request without any internal header, plus the ones we set.
 pub(super) fn forward_request(
     req: &Request,
@@ -217,12 +236,7 @@ pub(super) fn forward_request(
     extra: &[(&str, Option<&str>)],
     body: Option<String>,
 ) -> Result<Request> {
-    let headers = Headers::new();
-    for (k, v) in req.headers().entries() {
-        if !k.to_ascii_lowercase().starts_with(INTERNAL_PREFIX) {
-            headers.append(&k, &v)?;
-        }
-    }
+    let headers = Headers(without_internal(&req.headers().0, INTERNAL_PREFIX));
     for (k, v) in extra {
         if let Some(v) = v {
             headers.set(k, v)?;
