@@ -1,6 +1,7 @@
 //! Changes worth keeping but not worth a storage write of their own on every message: the
 //! duplicate window and rate bucket of prompts answered within the event that accepted them,
-//! and the metrics counts. They ride on the next write the object makes anyway, or the alarm
+//! the metrics counts, and answers queued over long-polling for the client's next GET (which
+//! usually takes them within milliseconds, leaving nothing to write). They ride on the next write the object makes anyway, or the alarm
 //! writes them within [`DEFERRED_WRITE_MS`] of the first of them, well before the runtime may
 //! hibernate an idle object (10 s), so only a crash of the object in that window loses them.
 
@@ -15,6 +16,8 @@ pub struct Deferred {
     since: Option<u64>,
     state: bool,
     metrics: bool,
+    /// Polling records queued for a GET yet to come (see `Engine::write_queued`).
+    queued: bool,
 }
 
 impl Core {
@@ -28,6 +31,15 @@ impl Core {
     pub(super) fn defer_metrics(&mut self) {
         self.deferred.since.get_or_insert(self.now);
         self.deferred.metrics = true;
+    }
+
+    /// Polling records queued for a GET yet to come wait like deferred state: the GET usually
+    /// takes them first, and then there is nothing to write.
+    pub(super) fn defer_queued(&mut self) {
+        if self.engine.has_queued_unwritten() {
+            self.deferred.since.get_or_insert(self.now);
+            self.deferred.queued = true;
+        }
     }
 
     pub(super) fn deferred_deadline(&self) -> Option<u64> {
@@ -46,5 +58,8 @@ impl Core {
         let d = std::mem::take(&mut self.deferred);
         self.state_changed |= d.state;
         self.metrics_changed |= d.metrics;
+        if d.queued {
+            self.engine.write_queued();
+        }
     }
 }

@@ -75,6 +75,7 @@ impl Hub {
     pub(super) fn done(&mut self) -> Vec<Action> {
         self.core.release_closed();
         self.core.sync_membership();
+        self.core.defer_queued();
         std::mem::take(&mut self.core.fx)
     }
 

@@ -122,6 +122,10 @@ pub struct Engine {
     final_polls: StrMap<String>,
     closed: VecDeque<(String, CloseReason)>,
     changed: StrSet,
+    /// Sessions whose queue gained records for a GET yet to come since their last write: the
+    /// write waits for the deferred one (see [`Engine::write_queued`]), since the client's next
+    /// GET usually takes the records first and leaves storage as it was.
+    queued_unwritten: StrSet,
 }
 
 fn wake(sid: &str) -> Action {
@@ -146,6 +150,7 @@ impl Engine {
             final_polls: StrMap::new(),
             closed: VecDeque::new(),
             changed: StrSet::new(),
+            queued_unwritten: StrSet::new(),
         }
     }
 
@@ -162,11 +167,26 @@ impl Engine {
     pub fn take_changed(&mut self) -> StrSet {
         let changed = std::mem::take(&mut self.changed);
         for sid in changed.iter() {
+            self.queued_unwritten.remove(sid);
             if let Some(s) = self.sessions.get_mut(sid) {
                 s.stored_queue_empty = s.queue.is_empty();
             }
         }
         changed
+    }
+
+    /// Records queued for a GET yet to come wait for a write.
+    pub fn has_queued_unwritten(&self) -> bool {
+        !self.queued_unwritten.is_empty()
+    }
+
+    /// The deferred write: sessions whose queued records were not written yet are written now.
+    pub fn write_queued(&mut self) {
+        for sid in std::mem::take(&mut self.queued_unwritten).iter() {
+            if self.sessions.contains_key(sid) {
+                self.touch(sid);
+            }
+        }
     }
 
     /// The next ended session, for the layer above to release.
@@ -357,10 +377,11 @@ impl Engine {
             s.queue.push(record);
         }
         let queued = s.queued_bytes;
-        // Storage keeps the queue for a GET yet to come; one held now takes these records
-        // when it wakes, before the object could be evicted (a request is still open).
+        // A GET held now takes these records when it wakes, before the object could be evicted
+        // (a request is still open): storage need not see them. For a GET yet to come, which
+        // usually comes within milliseconds, they wait for the deferred write.
         if !s.poll_waiting {
-            self.touch(sid);
+            self.queued_unwritten.insert(sid.to_owned());
         }
         fx.push(wake(sid));
         let cap = (2 * self.settings.max_payload).clamp(MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);

@@ -57,7 +57,9 @@ impl Engine {
             s.queue.clear();
             s.queued_bytes = 0;
             // Records that never reached storage leave it as it was once drained.
-            if !s.stored_queue_empty {
+            let stored = !s.stored_queue_empty;
+            self.queued_unwritten.remove(sid);
+            if stored {
                 self.touch(sid);
             }
             return body;

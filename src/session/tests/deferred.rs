@@ -123,8 +123,8 @@ fn a_rate_limited_prompt_writes_nothing_at_once() {
 
 /// Over long-polling, an answer handed to a GET already held is queued and drained between two
 /// writes, so storage, which keeps the queue for a GET yet to come, is not written for it (the
-/// output gate would otherwise hold both responses until the write was durable). An answer that
-/// waits for the next GET is written, and so is its drain.
+/// output gate would otherwise hold both responses until the write was durable). An answer for
+/// a GET yet to come waits for the deferred write, which the GET usually makes needless.
 #[test]
 fn over_polling_an_answer_for_a_held_get_writes_nothing() {
     let mut h = hub_for(Some("alice"), settings());
@@ -133,18 +133,24 @@ fn over_polling_an_answer_for_a_held_get_writes_nothing() {
     h.post(T0, "p", "40").0.unwrap();
     assert!(matches!(h.poll_begin(T0, "p").0, Ok(Poll::Ready(_))));
     h.take_changes();
-    let prompt = |h: &mut Hub, id: &str| {
-        h.post_begin(T0 + 1, "p").0.unwrap();
+    let prompt = |h: &mut Hub, now: u64, id: &str| {
+        h.post_begin(now, "p").0.unwrap();
         let body = format!(r#"42["send-prompt",{{"prompt":"p","requestId":"{id}"}}]"#);
-        let (posted, a) = h.post(T0 + 1, "p", &body);
+        let (posted, a) = h.post(now, "p", &body);
         posted.unwrap();
         assert!(prompt_job(&a).is_some(), "accepted");
-        h.prompt_done(T0 + 1, id, Ok("Echo: p".into()), RunStats::default());
+        h.prompt_done(now, id, Ok("Echo: p".into()), RunStats::default());
+    };
+    let answer = |h: &mut Hub, now: u64, id: &str| {
+        let (Ok(Poll::Ready(body)), _) = h.poll_begin(now, "p") else {
+            panic!("the GET takes the queued answer at once")
+        };
+        assert!(body.contains(&format!(r#""requestId":"{id}""#)), "{body}");
     };
 
     for id in ["r1", "r2"] {
         assert_eq!(h.poll_begin(T0 + 1, "p").0.unwrap(), Poll::Wait);
-        prompt(&mut h, id);
+        prompt(&mut h, T0 + 1, id);
         let c = h.take_changes();
         assert!(
             c.is_empty(),
@@ -159,36 +165,54 @@ fn over_polling_an_answer_for_a_held_get_writes_nothing() {
         assert!(c.is_empty(), "nor for its drain: {c:?}");
     }
 
-    // No GET held: the answer is kept in storage until one comes.
-    prompt(&mut h, "r3");
+    // The prompts' ids are written by the deferred write, as over WebSocket.
+    h.tick(T0 + 1 + DEFERRED_WRITE_MS);
+    assert!(h.take_changes().hub);
+
+    // No GET held: the answer waits for the deferred write, and the next GET, coming first,
+    // leaves nothing to write.
+    let t = T0 + 10_000;
+    prompt(&mut h, t, "r3");
+    let c = h.take_changes();
+    assert!(c.is_empty(), "the queued answer waits: {c:?}");
+    let due = t + DEFERRED_WRITE_MS;
+    assert_eq!(h.next_deadline(), Some(due), "the alarm would write it");
+    answer(&mut h, t + 2, "r3");
+    let c = h.take_changes();
+    assert!(c.is_empty(), "nor is its drain written: {c:?}");
+    h.tick(due);
+    assert!(
+        !h.take_changes().sessions.contains("p"),
+        "the deferred write finds nothing of the session to write"
+    );
+
+    // A GET that does not come in time: the deferred write stores the answer, and its drain
+    // is written too, so storage never keeps an answer already delivered.
+    let t = T0 + 12_000;
+    prompt(&mut h, t, "r4");
+    h.tick(t + DEFERRED_WRITE_MS);
     assert!(
         h.take_changes().sessions.contains("p"),
         "the queued answer is written"
     );
-    let (Ok(Poll::Ready(body)), _) = h.poll_begin(T0 + 2, "p") else {
-        panic!("the next GET takes it at once")
-    };
-    assert!(body.contains(r#""requestId":"r3""#), "{body}");
+    answer(&mut h, t + DEFERRED_WRITE_MS + 1, "r4");
     assert!(
         h.take_changes().sessions.contains("p"),
         "the drained queue is written"
     );
 
-    // A held GET's answer that a write saw (another change of the session came between) is
-    // drained with a write too, so storage never keeps an answer already delivered.
-    assert_eq!(h.poll_begin(T0 + 3, "p").0.unwrap(), Poll::Wait);
-    prompt(&mut h, "r4");
+    // A write the object makes anyway (here the ping's, due at T0 + 25 s) takes a waiting
+    // answer along; its drain is then written too.
+    let t = T0 + 24_500;
+    prompt(&mut h, t, "r5");
     h.tick(T0 + 25_000);
-    let c = h.take_changes();
-    assert!(
-        c.sessions.contains("p"),
-        "the ping's change writes the session, answer and all"
-    );
-    assert!(h
-        .poll_resume("p")
-        .is_some_and(|b| b.contains(r#""requestId":"r4""#)));
     assert!(
         h.take_changes().sessions.contains("p"),
-        "and its drain is written"
+        "written with the ping's change"
+    );
+    answer(&mut h, T0 + 25_001, "r5");
+    assert!(
+        h.take_changes().sessions.contains("p"),
+        "the drained queue is written"
     );
 }
