@@ -126,6 +126,9 @@ async function gatewayPollWire(gw, user) {
     async roundTrip(i) {
       const t0 = performance.now();
       const posted = post(`42["send-prompt",{"prompt":"p${i}"}]`);
+      // Awaited below; a failure before then must not end the process unhandled (its servers,
+      // stopped in a `finally`, would be left running).
+      posted.catch(() => {});
       for (let answered = false; !answered;) {
         const packets = (await withTimeout(held, RTT_TIMEOUT_MS, "gateway poll")).split("\x1e");
         held = get();
@@ -246,6 +249,7 @@ async function floorPoller(floor, user) {
       const body = `p${i}`;
       const t0 = performance.now();
       const posted = fetch(url, { method: "POST", body }).then((r) => r.text());
+      posted.catch(() => {}); // awaited below (see gatewayPollWire)
       const got = await withTimeout(held, RTT_TIMEOUT_MS, "floor poll");
       const t = performance.now() - t0;
       held = get();
@@ -404,6 +408,7 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
   }
 
   const [gwOff, gwOn, floor] = await Promise.all([startGateway({ vars: off }), startGateway({ vars: LOAD }), startFloor()]);
+  let gwBare = null;
   try {
     // WebSocket sides: the gateway's two paths with history off, the direct one with history
     // on, and the floor; each against the floor.
@@ -450,23 +455,31 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
 
     // (c) long-polling, 1 and `pollUsers` users, history off; before (b), on servers that hold
     // only the few objects (a) made. The ratio is the wire client's (the floor's HTTP client);
-    // socket.io-client's own figure is printed beside it, for what the stock client sees.
+    // socket.io-client's own figure is printed beside it, for what the stock client sees. Under
+    // `wrangler dev` the gateway's [assets] put miniflare's asset router in front of each of its
+    // requests (the floor has none); a gateway started without them shows what that hop costs.
+    gwBare = await startGateway({ vars: off, assets: false });
     const poll_ = {
       gateway: (u) => gatewayPollWire(gwOff, u),
       floor: (u) => floorPoller(floor, u),
       "socket.io-client": (u) => gatewayPoller(gwOff, u),
+      "no-assets": (u) => gatewayPollWire(gwBare, u),
     };
+    const pollCpu = { gateway: runtimeCpu(gwOff.pid), floor: runtimeCpu(floor.pid), "no-assets": runtimeCpu(gwBare.pid) };
+    pollCpu["socket.io-client"] = pollCpu.gateway;
     for (const k of [1, pollUsers]) {
       const all = Object.fromEntries(Object.keys(poll_).map((s) => [s, []]));
       const rates = Object.fromEntries(Object.keys(poll_).map((s) => [s, []]));
+      const cpuMs = Object.fromEntries(Object.keys(poll_).map((s) => [s, 0]));
       for (let r = 0; r < runs; r++) {
         for (const s of Object.keys(poll_)) {
-          const { rtts, rate } = await concurrentOnce(`${s} polling`, (u) => poll_[s](user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5));
-          all[s].push(...rtts);
-          rates[s].push(rate);
+          const got = await concurrentOnce(`${s} polling`, (u) => poll_[s](user(`poll${k}-${u}`)), k, poll, Math.min(warmup, 5), pollCpu[s]);
+          all[s].push(...got.rtts);
+          rates[s].push(got.rate);
+          cpuMs[s] += got.cpuMs ?? NaN;
         }
       }
-      const sum = (s) => ({ ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length });
+      const sum = (s) => ({ ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length, cpu: cpuMs[s] * 1000 / all[s].length });
       printCompare(`(c) long-polling, ${k} user${k > 1 ? "s" : ""} at once, ${poll} sequential round trips each, ${runs} runs each ` +
         `(gateway, history off: POST of send-prompt -> held GET answers with prompt-response, over fetch as the floor's client; ` +
         `floor: POST -> held GET answers)`,
@@ -474,7 +487,16 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       const stock = sum("socket.io-client");
       console.log(`  the gateway with socket.io-client (transports: ["polling"]): ${fmt(stock.rate)} msgs/s, p50 ${fmt(stock.p50)} ms, ` +
         `p99 ${fmt(stock.p99)} ms (n=${stock.n}); /floor: p50 ${ratio(stock.p50, sum("floor").p50)}`);
+      const [g, f, bare] = [sum("gateway"), sum("floor"), sum("no-assets")];
+      console.log(`  the gateway without [assets] (no asset router in front): p50 ${fmt(bare.p50)} ms, ` +
+        `p99 ${fmt(bare.p99)} ms (n=${bare.n}); /floor: throughput ${ratio(bare.rate, f.rate)}, p50 ${ratio(bare.p50, f.p50)}`);
+      if ([g, f, bare].every((x) => Number.isFinite(x.cpu))) {
+        console.log(`  runtime CPU per round trip (the workerd that runs the code, miniflare's asset router included): ` +
+          `gateway ${fmt(g.cpu)} us (${ratio(g.cpu, f.cpu)}), without [assets] ${fmt(bare.cpu)} us (${ratio(bare.cpu, f.cpu)}), floor ${fmt(f.cpu)} us`);
+      }
     }
+
+    await gwBare.stop();
 
     // (b) many users at once, runs alternated.
     {
@@ -510,6 +532,7 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
       }
     }
   } finally {
-    await Promise.all([gwOff.stop(), gwOn.stop(), floor.stop()]);
+    await Promise.all([gwOff.stop(), gwOn.stop(), floor.stop(), gwBare?.stop()]);
   }
 }
+

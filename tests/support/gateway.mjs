@@ -106,6 +106,9 @@ export async function launch(args, dir, url, append, output) {
  * @param {object} opts
  * @param {Record<string,string>} [opts.vars] Worker variables (JWT_SECRET defaults to TEST_SECRET;
  *   pass JWT_SECRET: null to leave it unset).
+ * @param {boolean} [opts.assets] false: without wrangler.toml's [assets] (the test page, client
+ *   bundle and dashboard are then not served), which under `wrangler dev` puts miniflare's asset
+ *   router in front of every request; the floor bench measures what that hop costs.
  */
 export async function startGateway(opts = {}) {
   // Ports are found free and then bound by another process (wrangler picks some of its own), so
@@ -119,7 +122,7 @@ export async function startGateway(opts = {}) {
   }
 }
 
-async function startGatewayOnce({ vars = {} } = {}) {
+async function startGatewayOnce({ vars = {}, assets = true } = {}) {
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   // Checked before the directory exists: a refused start leaves nothing behind.
@@ -128,7 +131,8 @@ async function startGatewayOnce({ vars = {} } = {}) {
   try {
     cpSync(join(ROOT, "build"), join(dir, "build"), { recursive: true });
     // The same configuration without its build step.
-    const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\[build\][^[]*/m, "");
+    let config = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\[build\][^[]*/m, "");
+    if (!assets) config = config.replace(/^\[assets\][^[]*/m, "");
     writeFileSync(join(dir, "wrangler.toml"), config);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
