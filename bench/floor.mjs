@@ -479,15 +479,16 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
           cpuMs[s] += got.cpuMs ?? NaN;
         }
       }
-      const sum = (s) => ({ ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length, cpu: cpuMs[s] * 1000 / all[s].length });
+      // Each side's summary once (percentiles sort every sample).
+      const sums = Object.fromEntries(Object.keys(poll_).map((s) => [s,
+        { ...latency(all[s]), rate: rates[s].reduce((a, b) => a + b, 0) / rates[s].length, cpu: cpuMs[s] * 1000 / all[s].length }]));
+      const { gateway: g, floor: f, "socket.io-client": stock, "no-assets": bare } = sums;
       printCompare(`(c) long-polling, ${k} user${k > 1 ? "s" : ""} at once, ${poll} sequential round trips each, ${runs} runs each ` +
         `(gateway, history off: POST of send-prompt -> held GET answers with prompt-response, over fetch as the floor's client; ` +
         `floor: POST -> held GET answers)`,
-        sum("gateway"), sum("floor"), { rate: true });
-      const stock = sum("socket.io-client");
+        g, f, { rate: true });
       console.log(`  the gateway with socket.io-client (transports: ["polling"]): ${fmt(stock.rate)} msgs/s, p50 ${fmt(stock.p50)} ms, ` +
-        `p99 ${fmt(stock.p99)} ms (n=${stock.n}); /floor: p50 ${ratio(stock.p50, sum("floor").p50)}`);
-      const [g, f, bare] = [sum("gateway"), sum("floor"), sum("no-assets")];
+        `p99 ${fmt(stock.p99)} ms (n=${stock.n}); /floor: p50 ${ratio(stock.p50, f.p50)}`);
       console.log(`  the gateway without [assets] (no asset router in front): p50 ${fmt(bare.p50)} ms, ` +
         `p99 ${fmt(bare.p99)} ms (n=${bare.n}); /floor: throughput ${ratio(bare.rate, f.rate)}, p50 ${ratio(bare.p50, f.p50)}`);
       if ([g, f, bare].every((x) => Number.isFinite(x.cpu))) {
@@ -535,4 +536,3 @@ export async function benchFloor({ prompts = 1000, users = 50, perUser = 200, po
     await Promise.all([gwOff.stop(), gwOn.stop(), floor.stop(), gwBare?.stop()]);
   }
 }
-

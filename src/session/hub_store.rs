@@ -64,9 +64,7 @@ impl Hub {
             self.core.write_deferred();
             changes.hub |= std::mem::take(&mut self.core.state_changed);
             changes.metrics |= std::mem::take(&mut self.core.metrics_changed);
-            changes
-                .sessions
-                .extend(self.core.engine.take_changed().iter().cloned());
+            changes.sessions.extend(self.core.engine.take_changed());
         }
         changes
     }
